@@ -1,0 +1,169 @@
+"""Docking benchmark: hpcfold presets beside AutoDock Vina on the same inputs.
+
+Steps (each writes under --work, default /tmp/hpcfold_bench):
+
+  python bench/bench_dock.py prepare                 # torsion-randomised redock42 inputs
+  python bench/bench_dock.py prep-dude --n 100       # fabp4 actives+decoys -> PDBQT (meeko)
+  python bench/bench_dock.py vina --set redock42 --mode default    # exhaustiveness 8, cpu=2
+  python bench/bench_dock.py vina --set redock42 --mode tuned      # exh 64, max_evals 2000
+  python bench/bench_dock.py hpcfold --set redock42 --preset balanced
+  python bench/bench_dock.py table                   # markdown table of everything measured
+
+Redocking success = top-1 symmetry-corrected heavy-atom RMSD <= 2 A against the crystal ligand
+(automorphisms from hpcfold's PDBQT parser, the same RMSD code for every engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+import zlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+REDOCK = DATA / "redock42"
+
+
+def read_box(path: pathlib.Path) -> tuple[list[float], list[float]]:
+    vals = {}
+    for line in path.read_text().splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            vals[k.strip()] = float(v.split()[0])
+    return [vals[f"center_{a}"] for a in "xyz"], [vals[f"size_{a}"] for a in "xyz"]
+
+
+def redock_ids() -> list[str]:
+    """redock42 complex ids, smallest ligand first (so a partial run covers the small ones)."""
+    rows = [ln.split(",") for ln in (REDOCK / "ligand_properties.csv").read_text().splitlines()[1:]]
+    rows = [r for r in rows if len(r) > 3]
+    rows.sort(key=lambda r: (int(r[2]), int(r[3]), r[1]))
+    return [r[1] for r in rows]
+
+
+def cmd_prepare(args) -> None:
+    """Randomise position, orientation and torsions of each crystal ligand inside its box."""
+    import vina
+
+    for cid in redock_ids():
+        d = REDOCK / cid
+        out = args.work / "redock42" / cid / "ligand_rand.pdbqt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        center, size = read_box(d / "box.txt")
+        v = vina.Vina(sf_name="vina", cpu=1, seed=zlib.crc32(cid.encode()) % 2**31, verbosity=0)
+        v.set_receptor(str(d / "receptor.pdbqt"))
+        v.set_ligand_from_file(str(d / "ligand_xray.pdbqt"))
+        v.compute_vina_maps(center=center, box_size=size)
+        v.randomize()
+        v.write_pose(str(out), overwrite=True)
+        print(cid, out)
+
+
+def cmd_prep_dude(args) -> None:
+    """First n/2 actives and n/2 decoys of DUD-E fabp4 -> PDBQT with RDKit + meeko."""
+    from meeko import MoleculePreparation, PDBQTWriterLegacy
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    out = args.work / "fabp4"
+    out.mkdir(parents=True, exist_ok=True)
+    src = DATA / "dude" / "fabp4"
+    lines = []
+    for name in ("actives.smi", "decoys.smi"):
+        rows = [ln.split() for ln in (src / name).read_text().splitlines() if ln.strip()]
+        lines += rows[: args.n // 2]
+    prep = MoleculePreparation()
+    n = 0
+    for i, row in enumerate(lines):
+        mol = Chem.AddHs(Chem.MolFromSmiles(row[0]))
+        if AllChem.EmbedMolecule(mol, randomSeed=i) != 0:
+            continue
+        AllChem.MMFFOptimizeMolecule(mol)
+        setups = prep.prepare(mol)
+        text, ok, err = PDBQTWriterLegacy.write_string(setups[0])
+        if ok:
+            (out / f"{i:03d}_{row[1]}.pdbqt").write_text(text)
+            n += 1
+    print(f"wrote {n} ligands to {out}")
+
+
+def _targets(args):
+    """(id, receptor, ligand, box) for the chosen set."""
+    if args.set == "redock42":
+        ids = redock_ids()[: args.limit or None]
+        for cid in ids:
+            lig = args.work / "redock42" / cid / "ligand_rand.pdbqt"
+            yield cid, REDOCK / cid / "receptor.pdbqt", lig, REDOCK / cid / "box.txt"
+    else:
+        ligs = sorted((args.work / "fabp4").glob("*.pdbqt"))[: args.limit or None]
+        for lig in ligs:
+            tgt = DATA / "dude" / "fabp4"
+            yield lig.stem, tgt / "receptor.pdbqt", lig, tgt / "box.txt"
+
+
+def cmd_vina(args) -> None:
+    """Dock with the vina package, cpu=2; one JSON line per ligand, poses as PDBQT."""
+    import vina
+
+    exh, evals = (8, 0) if args.mode == "default" else (64, 2000)
+    tag = f"vina_{args.mode}_{args.set}"
+    outdir = args.work / tag
+    outdir.mkdir(parents=True, exist_ok=True)
+    log = args.work / f"{tag}.jsonl"
+    done = set()
+    if log.exists():
+        done = {json.loads(ln)["id"] for ln in log.read_text().splitlines() if ln.strip()}
+    for cid, rec, lig, box in _targets(args):
+        if cid in done:
+            continue
+        center, size = read_box(box)
+        t0 = time.perf_counter()
+        v = vina.Vina(sf_name="vina", cpu=2, seed=args.seed, verbosity=0)
+        v.set_receptor(str(rec))
+        v.set_ligand_from_file(str(lig))
+        v.compute_vina_maps(center=center, box_size=size)
+        t1 = time.perf_counter()
+        v.dock(exhaustiveness=exh, max_evals=evals)
+        t2 = time.perf_counter()
+        v.write_poses(str(outdir / f"{cid}.pdbqt"), n_poses=9, energy_range=3.0, overwrite=True)
+        energies = v.energies(n_poses=9, energy_range=3.0)
+        row = {
+            "id": cid, "maps_s": t1 - t0, "dock_s": t2 - t1,
+            "best": float(energies[0][0]), "poses": str(outdir / f"{cid}.pdbqt"),
+        }  # fmt: skip
+        with log.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=pathlib.Path, default=pathlib.Path("/tmp/hpcfold_bench"))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("prepare")
+    p = sub.add_parser("prep-dude")
+    p.add_argument("--n", type=int, default=100)
+    for name in ("vina", "hpcfold"):
+        p = sub.add_parser(name)
+        p.add_argument("--set", choices=["redock42", "fabp4"], default="redock42")
+        p.add_argument("--limit", type=int, default=0)
+        p.add_argument("--seed", type=int, default=1)
+        if name == "vina":
+            p.add_argument("--mode", choices=["default", "tuned"], default="default")
+        else:
+            p.add_argument("--preset", default="balanced")
+            p.add_argument("--tag", default="")
+    sub.add_parser("table")
+    args = ap.parse_args(argv)
+    funcs = {"prepare": cmd_prepare, "prep-dude": cmd_prep_dude, "vina": cmd_vina}
+    funcs.update(globals().get("EXTRA_COMMANDS", {}))
+    funcs[args.cmd](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Search boxes: Vina config files and ligand-based autobox. numpy only.
+
+Vina convention: ``center`` is the box centre and ``size`` the full edge length (Angstrom).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hpcfold.errors import UserError
+from hpcfold.types import Box
+
+_KEYS = ("center_x", "center_y", "center_z", "size_x", "size_y", "size_z")
+
+
+def parse_vina_config(text: str, source: str = "<config>") -> Box:
+    """Box from Vina config text (``key = value`` lines, ``#`` comments; other keys ignored)."""
+    vals: dict[str, float] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise UserError(f"{source}:{lineno}: expected 'key = value', got {raw.strip()!r}")
+        key, value = (s.strip() for s in line.split("=", 1))
+        if key in _KEYS:
+            try:
+                vals[key] = float(value)
+            except ValueError as exc:
+                raise UserError(f"{source}:{lineno}: {key} is not a number: {value!r}") from exc
+    missing = [k for k in _KEYS if k not in vals]
+    if missing:
+        raise UserError(f"{source}: missing {', '.join(missing)}")
+    try:
+        return Box(
+            center=(vals["center_x"], vals["center_y"], vals["center_z"]),
+            size=(vals["size_x"], vals["size_y"], vals["size_z"]),
+        )
+    except ValueError as exc:
+        raise UserError(f"{source}: {exc}") from exc
+
+
+def read_vina_config(path) -> Box:
+    """Box from a Vina config file (``center_x = ...``, ``size_x = ...``)."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UserError(f"cannot read box config {path}: {exc}") from exc
+    return parse_vina_config(text, path)
+
+
+def autobox(coords, add: float = 4.0) -> Box:
+    """Box around a ligand (smina's autobox_add convention): the ligand's axis-aligned extent plus
+    ``add`` Angstrom on every side (so each edge grows by ``2 * add``), centred on the extent.
+    coords (n, 3) Angstrom."""
+    x = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+    if x.shape[0] == 0 or not np.all(np.isfinite(x)):
+        raise ValueError("autobox needs finite coordinates")
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    center = (lo + hi) / 2
+    size = hi - lo + 2 * float(add)
+    return Box(center=tuple(float(c) for c in center), size=tuple(float(s) for s in size))
+
+
+def box_bounds(box: Box, spacing: float = 0.375) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vina's grid box: ``n = ceil(size / spacing)`` voxels per axis, ``lo = center - spacing n/2``,
+    ``hi = lo + spacing n``. Returns (lo (3,), hi (3,), n (3,) int)."""
+    size = np.asarray(box.size, dtype=np.float64)
+    center = np.asarray(box.center, dtype=np.float64)
+    n = np.ceil(size / spacing).astype(np.int64)
+    span = spacing * n
+    lo = center - span / 2
+    return lo, lo + span, n

@@ -1,0 +1,204 @@
+"""``hpcfold dock``: dock a few ligands into one receptor, with AutoDock Vina's conventions.
+
+    hpcfold dock --receptor R.pdbqt --ligand L1.pdbqt L2.sdf L3.smi --config box.txt \\
+        [--center X Y Z --size X Y Z] [--autobox-ligand X.pdbqt [--autobox-add 4]] \\
+        [--preset balanced] [--exhaustiveness N] [--seed S] --out OUT.pdbqt|OUT.sdf
+
+All ligands of one call are prepared, then docked together (batched per size bucket). PDBQT
+output: one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output:
+one record per pose named with the ligand id, the score and its terms as SD tags.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from hpcfold.errors import UserError
+from hpcfold.types import TERMS, Box, DockResult, Failure
+
+HELP = "dock a few ligands into one receptor (Vina conventions)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--receptor", required=True, help="receptor PDBQT (or PDB with hydrogens)")
+    p.add_argument("--ligand", required=True, nargs="+", help="PDBQT, SDF or SMILES files")
+    p.add_argument("--config", help="Vina config file with center_x.. and size_x..")
+    p.add_argument("--center", nargs=3, type=float, metavar=("X", "Y", "Z"))
+    p.add_argument("--size", nargs=3, type=float, metavar=("X", "Y", "Z"))
+    p.add_argument("--autobox-ligand", help="box around this ligand (PDBQT or SDF)")
+    p.add_argument("--autobox-add", type=float, default=4.0, help="A added on every side (4)")
+    p.add_argument("--preset", default=None, help="fast | balanced (default) | thorough")
+    p.add_argument("--exhaustiveness", type=int, help="Monte-Carlo chains per ligand")
+    p.add_argument("--n-steps", type=int, help="Monte-Carlo steps per chain")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scoring", choices=["vina", "vinardo"], default="vina")
+    p.add_argument("--num-modes", type=int, default=9)
+    p.add_argument("--energy-range", type=float, default=3.0)
+    p.add_argument("--cache-dir", help="grid and compilation cache (default ~/.cache/hpcfold)")
+    p.add_argument("--out", required=True, help="output .pdbqt or .sdf")
+
+
+def _autobox_coords(path: str) -> np.ndarray:
+    """All atom coordinates of the first molecule of a PDBQT or SDF file."""
+    if not os.path.isfile(path):
+        raise UserError(f"autobox ligand not found: {path}")
+    low = path.lower()
+    if low.endswith(".pdbqt") or low.endswith(".pdb"):
+        xyz = []
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("ENDMDL") and xyz:
+                    break
+                if line.startswith(("ATOM", "HETATM")):
+                    xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+        return np.array(xyz).reshape(-1, 3)
+    if low.endswith((".sdf", ".mol")):
+        from rdkit import Chem
+
+        mol = next(iter(Chem.SDMolSupplier(path, removeHs=False, sanitize=False)), None)
+        if mol is None or mol.GetNumConformers() == 0:
+            raise UserError(f"cannot read a molecule with coordinates from {path}")
+        return np.asarray(mol.GetConformer().GetPositions())
+    raise UserError(f"--autobox-ligand needs a .pdbqt or .sdf file, got {path}")
+
+
+def resolve_box(args) -> Box:
+    """Box from --config, overridden by --center/--size, or from --autobox-ligand."""
+    from hpcfold.boxes import autobox, read_vina_config
+
+    if args.autobox_ligand:
+        if args.config or args.center or args.size:
+            raise UserError("--autobox-ligand cannot be combined with --config/--center/--size")
+        xyz = _autobox_coords(args.autobox_ligand)
+        if xyz.shape[0] == 0:
+            raise UserError(f"no atoms in {args.autobox_ligand}")
+        return autobox(xyz, args.autobox_add)
+    center = size = None
+    if args.config:
+        box = read_vina_config(args.config)
+        center, size = box.center, box.size
+    center = tuple(args.center) if args.center else center
+    size = tuple(args.size) if args.size else size
+    if center is None or size is None:
+        raise UserError("give the box: --config, --center and --size, or --autobox-ligand")
+    try:
+        return Box(center=center, size=size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def read_ligands(paths: list[str]) -> list:
+    """LigandRecord or Failure per record of every file (prepared with hpcfold's chem layer)."""
+    from hpcfold.chem.prepare import PrepOptions, prepare_record
+    from hpcfold.chem.readers import iter_records
+
+    opts = PrepOptions()
+    items = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UserError(f"ligand file not found: {path}")
+        for raw in iter_records(path):
+            items.append(prepare_record(raw, opts))
+    if not items:
+        raise UserError("no ligand records in " + ", ".join(paths))
+    return items
+
+
+def _rmsds(res: DockResult, rec) -> tuple[np.ndarray, np.ndarray]:
+    """(symmetry-corrected, same-index) heavy-atom RMSD of every mode to the best one."""
+    from hpcfold.dock.cluster import sym_rmsd
+
+    h = res.coords[:, rec.heavy_index]
+    lb = sym_rmsd(h, h[0], rec.automorphisms)
+    ub = np.sqrt(np.mean(np.sum((h - h[0]) ** 2, axis=-1), axis=-1))
+    return lb, ub
+
+
+def format_pdbqt(rec, res: DockResult, first_model: int) -> str:
+    from hpcfold.chem.pdbqt import write_pose_pdbqt
+
+    lb, ub = _rmsds(res, rec)
+    parts = []
+    for m in range(len(res.affinity)):
+        remarks = [
+            f"REMARK VINA RESULT: {res.affinity[m]:9.3f} {lb[m]:10.3f} {ub[m]:10.3f}",
+            f"REMARK INTER + INTRA:    {res.inter[m] + res.intra[m]:12.3f}",
+            f"REMARK INTER:            {res.inter[m]:12.3f}",
+            f"REMARK INTRA:            {res.intra[m]:12.3f}",
+            f"REMARK NAME = {rec.lig_id}",
+        ]
+        body = write_pose_pdbqt(rec, res.coords[m], remarks)
+        parts.append(f"MODEL {first_model + m}\n{body}ENDMDL\n")
+    return "".join(parts)
+
+
+def format_sdf(rec, res: DockResult) -> str:
+    from hpcfold.chem.sdf import write_pose_sdf
+
+    lb, _ = _rmsds(res, rec)
+    parts = []
+    for m in range(len(res.affinity)):
+        tags = {
+            "hpcfold_affinity": f"{res.affinity[m]:.3f}",
+            "hpcfold_mode": str(m + 1),
+            "hpcfold_inter": f"{res.inter[m]:.3f}",
+            "hpcfold_intra": f"{res.intra[m]:.3f}",
+            "hpcfold_rmsd_to_best": f"{lb[m]:.3f}",
+        }
+        tags.update({f"hpcfold_{t}": f"{res.terms[m, k]:.4f}" for k, t in enumerate(TERMS)})
+        parts.append(write_pose_sdf(rec, res.coords[m], rec.lig_id, tags))
+    return "".join(parts)
+
+
+def main(args) -> int:
+    from hpcfold.chem.receptor import read_receptor
+    from hpcfold.dock.engine import PRESETS, SearchOptions, dock_ligands, make_context
+
+    out = args.out
+    if not out.lower().endswith((".pdbqt", ".sdf")):
+        raise UserError(f"--out must end with .pdbqt or .sdf, got {out}")
+    if args.preset is not None and args.preset not in PRESETS:
+        raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
+    for name in ("exhaustiveness", "n_steps", "num_modes"):
+        val = getattr(args, name)
+        if val is not None and val < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1")
+    if not os.path.isfile(args.receptor):
+        raise UserError(f"receptor not found: {args.receptor}")
+    receptor = read_receptor(args.receptor)
+    box = resolve_box(args)
+    items = read_ligands(args.ligand)
+    kw = {} if args.preset is None else {"preset": args.preset}
+    opts = SearchOptions(
+        exhaustiveness=args.exhaustiveness, n_steps=args.n_steps, seed=args.seed,
+        num_modes=args.num_modes, energy_range=args.energy_range, scoring=args.scoring, **kw,
+    )  # fmt: skip
+    ctx = make_context(receptor, box, opts, cache_dir=args.cache_dir)
+    records = [it for it in items if not isinstance(it, Failure)]
+    docked = iter(dock_ligands(ctx, records))
+    results = [it if isinstance(it, Failure) else (it, next(docked)) for it in items]
+    text, n_ok, model = [], 0, 1
+    for item in results:
+        if isinstance(item, Failure):
+            print(f"{item.lig_id}: {item.reason.name}: {item.message}", file=sys.stderr)
+            continue
+        rec, res = item
+        if isinstance(res, Failure):
+            print(f"{res.lig_id}: {res.reason.name}: {res.message}", file=sys.stderr)
+            continue
+        n_ok += 1
+        if out.lower().endswith(".sdf"):
+            text.append(format_sdf(rec, res))
+        else:
+            text.append(format_pdbqt(rec, res, model))
+            model += len(res.affinity)
+        print(f"{rec.lig_id}: {len(res.affinity)} modes, best {res.affinity[0]:.3f} kcal/mol")
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("".join(text))
+    os.replace(tmp, out)
+    print(f"wrote {n_ok}/{len(items)} docked ligands to {out}")
+    return 0 if n_ok == len(items) else 1

@@ -1,0 +1,208 @@
+"""``hpcfold score``: Vina's ``--score_only`` / ``--local_only`` on explicit receptor atoms.
+
+Every pose of the ligand file is scored: each MODEL of a (multi-model) PDBQT, each record of an
+SDF (typed through ``hpcfold.chem.prepare.prepare_mol`` with the file's coordinates). Output per
+pose: affinity (kcal/mol), inter, intra and the unweighted intermolecular terms; ``--json`` prints
+a list of objects with keys affinity, inter, intra, gauss1, gauss2, repulsion, hydrophobic,
+hbond. A pose that cannot be read or typed, or whose energy is not finite, is reported with
+``null`` values and an ``error`` key, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+from hpcfold.errors import UserError
+from hpcfold.types import TERMS, Failure, LigandRecord
+
+HELP = "score poses with Vina/Vinardo (Vina's --score_only / --local_only)"
+_WEIGHT_FLAGS = {
+    "gauss1": "weight_gauss1", "gauss2": "weight_gauss2", "repulsion": "weight_repulsion",
+    "hydrophobic": "weight_hydrophobic", "hbond": "weight_hydrogen", "rot": "weight_rot",
+}  # fmt: skip
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--receptor", required=True, help="receptor .pdbqt (or .pdb with H)")
+    p.add_argument("--ligand", required=True, help="ligand poses: .pdbqt (MODELs) or .sdf")
+    p.add_argument("--config", help="Vina config file with center_x.. size_z")
+    p.add_argument("--center", nargs=3, type=float, metavar=("X", "Y", "Z"))
+    p.add_argument("--size", nargs=3, type=float, metavar=("X", "Y", "Z"))
+    p.add_argument("--scoring", choices=("vina", "vinardo"), default="vina")
+    p.add_argument("--local-only", action="store_true", help="BFGS-minimise each pose first")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument("--out", help="with --local-only: write the minimised poses (PDBQT input)")
+    for name, flag in _WEIGHT_FLAGS.items():
+        p.add_argument(f"--{flag}", type=float, default=None, help=f"override the {name} weight")
+
+
+def _box(args, records):
+    from hpcfold.boxes import autobox, read_vina_config
+    from hpcfold.types import Box
+
+    if args.center is not None or args.size is not None:
+        if args.center is None or args.size is None:
+            raise UserError("--center and --size go together")
+        try:
+            return Box(tuple(args.center), tuple(args.size))
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+    if args.config:
+        return read_vina_config(args.config)
+    if not records:
+        raise UserError("no box: give --config or --center/--size")
+    return autobox(np.concatenate([r.coords for r in records]), add=4.0)
+
+
+def _read_pdbqt(path: str) -> list[LigandRecord | Failure]:
+    from hpcfold.chem.pdbqt import parse_ligand_pdbqt, split_models
+    from hpcfold.types import Reason
+
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    name = os.path.splitext(os.path.basename(path))[0]
+    out: list[LigandRecord | Failure] = []
+    for k, body in enumerate(split_models(text)):
+        lig_id = f"{name}#{k + 1}"
+        try:
+            out.append(parse_ligand_pdbqt(body, lig_id, f"{path}:MODEL {k + 1}"))
+        except ValueError as exc:
+            out.append(Failure(lig_id, f"{path}:MODEL {k + 1}", "", Reason.PARSE_ERROR, str(exc)))
+    if not out:
+        raise UserError(f"{path}: no ligand found")
+    return out
+
+
+def _read_sdf(path: str) -> list[LigandRecord | Failure]:
+    from rdkit import Chem
+
+    from hpcfold.chem.prepare import PrepOptions, prepare_mol
+    from hpcfold.types import Reason
+
+    out: list[LigandRecord | Failure] = []
+    opts = PrepOptions()
+    supplier = Chem.SDMolSupplier(path, removeHs=False, sanitize=True)
+    for k, mol in enumerate(supplier):
+        src = f"{path}:record {k + 1}"
+        if mol is None:
+            out.append(Failure(f"record{k + 1}", src, "", Reason.PARSE_ERROR, "unreadable record"))
+            continue
+        name = mol.GetProp("_Name") if mol.HasProp("_Name") and mol.GetProp("_Name") else None
+        out.append(prepare_mol(mol, name or f"record{k + 1}", src, opts, keep_coords=True))
+    if not out:
+        raise UserError(f"{path}: no records")
+    return out
+
+
+def read_poses(path: str) -> list[LigandRecord | Failure]:
+    """Ligand poses of a .pdbqt or .sdf file, one entry per MODEL / record."""
+    if not os.path.isfile(path):
+        raise UserError(f"ligand file not found: {path}")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".pdbqt":
+        return _read_pdbqt(path)
+    if suffix in (".sdf", ".mol"):
+        return _read_sdf(path)
+    raise UserError(f"unsupported ligand format {suffix!r}: use .pdbqt or .sdf")
+
+
+def score_records(records, receptor, box, scoring="vina", weights=None, local_only=False):
+    """Score LigandRecords on explicit receptor atoms. Returns (rows, coords): per record a dict
+    with affinity, inter, intra and TERMS (floats), and the (n, 3) final coordinates."""
+    import jax
+
+    from hpcfold.boxes import box_bounds
+    from hpcfold.dock import batch, kinematics, optimize, tables
+
+    params = tables.make_params(scoring, weights)
+    tb = tables.build_tables(params)
+    lig = batch.pad_to_common(records)
+    rec = batch.receptor_arrays(receptor, box, pad_multiple=256)
+    lo, hi, _ = box_bounds(box)
+    if local_only:
+        poses = jax.vmap(kinematics.identity_pose)(lig)
+        steps = optimize.default_max_steps(lig.n_atoms)
+        _, coords, _ = optimize.local_optimize(poses, lig, rec, tb, lo, hi, steps)
+    else:
+        coords = lig.coords
+    aff, inter, intra, terms = (np.asarray(a) for a in optimize.score_poses(
+        coords, lig, rec, tb, lo, hi))  # fmt: skip
+    coords = np.asarray(coords)
+    rows = []
+    for k, r in enumerate(records):
+        row = {"affinity": float(aff[k]), "inter": float(inter[k]), "intra": float(intra[k])}
+        row.update({t: float(terms[k, j]) for j, t in enumerate(TERMS)})
+        rows.append(row)
+    return rows, [coords[k, : r.n_atoms] for k, r in enumerate(records)]
+
+
+def main(args) -> int:
+    from hpcfold.chem.receptor import read_receptor
+
+    items = read_poses(args.ligand)
+    receptor = read_receptor(args.receptor)
+    ok = [it for it in items if isinstance(it, LigandRecord)]
+    box = _box(args, ok)
+    weights = {k: getattr(args, f, None) for k, f in _WEIGHT_FLAGS.items()}
+    weights = {k: v for k, v in weights.items() if v is not None}
+    rows, coords = score_records(ok, receptor, box, args.scoring, weights or None,
+                                 args.local_only) if ok else ([], [])  # fmt: skip
+    keys = ("affinity", "inter", "intra", *TERMS)
+    results, status, it_rows = [], 0, iter(zip(rows, coords))
+    for item in items:
+        if isinstance(item, Failure):
+            results.append((item.source, dict.fromkeys(keys), f"{item.reason.name}: {item.message}"))
+            status = 1
+            continue
+        row, _ = next(it_rows)
+        if not all(math.isfinite(v) for v in row.values()):
+            results.append((item.source, row, "NONFINITE_ENERGY: energy is not finite"))
+            status = 1
+        else:
+            results.append((item.source, row, None))
+    if args.out and args.local_only:
+        _write_out(args.out, ok, rows, coords)
+    if args.json:
+        out = []
+        for _, row, err in results:
+            obj = {k: (row[k] if row[k] is not None and math.isfinite(row[k]) else None)
+                   for k in keys}  # fmt: skip
+            if err:
+                obj["error"] = err
+            out.append(obj)
+        json.dump(out, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return status
+    print(f"# receptor {args.receptor}  scoring {args.scoring}  box center "
+          f"{tuple(round(c, 3) for c in box.center)} size {tuple(round(s, 3) for s in box.size)}"
+          + ("  (local optimisation)" if args.local_only else ""))  # fmt: skip
+    print(f"{'pose':>4} {'affinity':>9} {'inter':>9} {'intra':>8} "
+          + " ".join(f"{t:>11}" for t in TERMS) + "  source")  # fmt: skip
+    for k, (src, row, err) in enumerate(results, start=1):
+        if err and row["affinity"] is None:
+            print(f"{k:>4} {'-':>9} {'-':>9} {'-':>8} " + " ".join(f"{'-':>11}" for _ in TERMS)
+                  + f"  {src}  error: {err}")  # fmt: skip
+            continue
+        print(f"{k:>4} {row['affinity']:9.3f} {row['inter']:9.3f} {row['intra']:8.3f} "
+              + " ".join(f"{row[t]:11.4f}" for t in TERMS) + f"  {src}"
+              + (f"  error: {err}" if err else ""))  # fmt: skip
+    return status
+
+
+def _write_out(path: str, records, rows, coords) -> None:
+    parts = []
+    for k, (r, row, x) in enumerate(zip(records, rows, coords), start=1):
+        if r.pdbqt:
+            from hpcfold.chem.pdbqt import write_pose_pdbqt
+
+            body = write_pose_pdbqt(
+                r, x, [f"REMARK VINA RESULT: {row['affinity']:9.3f}      0.000      0.000"]
+            )
+            parts.append(f"MODEL {k}\n{body}ENDMDL\n")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("".join(parts))

@@ -1,0 +1,306 @@
+"""``hpcfold screen CONFIG.yaml``: screen a ligand library, MPI-aware and resumable.
+
+Runs the same way as ``mpiexec -n N hpcfold screen c.yaml``, under ``srun``, or alone. Rank 0
+schedules chunks and is the only writer of the results store (it never imports JAX); the other
+ranks bind a GPU or a core set and dock. Alone, rank 0 docks in-process. When the feature store
+is missing, every rank first takes part in ``hpcfold prep``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from hpcfold import __version__
+from hpcfold.config import ScreenConfig, load_screen_config
+from hpcfold.errors import UserError
+from hpcfold.mpi import binding as binding_mod
+from hpcfold.mpi.comm import abort_on_exception, setup_logging, world
+from hpcfold.mpi.progress import Progress, rank_table
+from hpcfold.mpi.scheduler import Task, WorkQueue, run_scheduler
+from hpcfold.mpi.worker import LocalChannel, MPIChannel, run_worker
+from hpcfold.types import Box, DockResult, Failure, Reason
+
+HELP = "screen a ligand library (MPI-aware, resumable)"
+LOG = logging.getLogger("hpcfold")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("config", help="screen config (YAML), see configs/example.yaml")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every chunk")
+
+
+def main(args) -> int:
+    comm = world()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    setup_logging(rank, size, logging.DEBUG if args.verbose else logging.INFO)
+    with abort_on_exception(comm, "hpcfold screen"):
+        cfg = _load_config(comm, args.config)
+        _ensure_features(comm, cfg)
+        is_worker = size == 1 or rank != 0
+        bind = binding_mod.bind(comm, cfg.device, is_worker=is_worker)
+        if bind.oversubscribed and bind.slot == 0:
+            LOG.warning("more worker ranks than cores on %s: ranks share cores", bind.host)
+        if rank != 0:
+            box = _bcast_box(comm, None)
+            run_worker(MPIChannel(comm), _kernel_factory(cfg, box, bind), _reader(cfg),
+                       rank, extra_stats={"host": bind.host})  # fmt: skip
+            return 0
+        if size > 1:
+            LOG.info(bind.line())
+        return _rank0(comm, cfg, bind)
+    return 1  # not reached (abort_on_exception aborts or re-raises)
+
+
+# ---------------------------------------------------------------------------------- set-up
+def _load_config(comm, path: str) -> ScreenConfig:
+    """Rank 0 validates first (one clear error message), then the other ranks load."""
+    if comm.Get_rank() == 0:
+        cfg = load_screen_config(path)
+    if comm.Get_size() > 1:
+        comm.Barrier()
+    if comm.Get_rank() != 0:
+        cfg = load_screen_config(path)
+    return cfg
+
+
+def _ensure_features(comm, cfg: ScreenConfig) -> None:
+    """Use the feature store when it exists, otherwise prepare ``ligands`` into it (all ranks)."""
+    path = cfg.features_path
+    flag = np.array([os.path.isfile(path)], np.int64)
+    if comm.Get_size() > 1:
+        comm.Bcast(flag, root=0)
+    if flag[0]:
+        if comm.Get_rank() == 0 and cfg.ligands:
+            from hpcfold.store.features import FeatureStore, normalize_inputs
+
+            with FeatureStore(path) as store:
+                if store.inputs != normalize_inputs(list(cfg.ligands)):
+                    raise UserError(
+                        f"feature store {path} was built from {store.inputs}, not from the "
+                        f"config's ligands {list(cfg.ligands)}; use another features path"
+                    )
+        return
+    if not cfg.ligands:
+        raise UserError(f"feature store {path} does not exist and the config lists no ligands")
+    for lig in cfg.ligands:
+        if not os.path.isfile(lig):
+            raise UserError(f"ligand file {lig} not found")
+    from hpcfold.chem.prepare import PrepOptions
+    from hpcfold.commands import prep as prep_cmd
+
+    LOG.info("feature store %s missing: preparing %d ligand file(s)", path, len(cfg.ligands))
+    try:
+        opts = PrepOptions(**cfg.prep.options_dict())
+    except ValueError as exc:
+        raise UserError(f"prep: {exc}") from None
+    counts = prep_cmd.run_prep(list(cfg.ligands), path, opts, comm, progress=sys.stderr.isatty())
+    if comm.Get_size() > 1:
+        comm.Barrier()  # the index exists before any rank opens it
+    if counts is not None:
+        LOG.info("prep: %d ligands, %d ok, %d failed", counts["total"], counts["ok"],
+                 counts["failed"])  # fmt: skip
+
+
+def _resolve_box(cfg: ScreenConfig) -> Box:
+    from hpcfold import boxes
+
+    b = cfg.box
+    try:
+        if b.vina_config is not None:
+            return boxes.read_vina_config(b.vina_config)
+        if b.autobox_ligand is not None:
+            return boxes.autobox(_ligand_coords(b.autobox_ligand), add=b.autobox_add)
+        return Box(tuple(b.center), tuple(b.size))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"box: {exc}") from None
+
+
+def _ligand_coords(path: str) -> np.ndarray:
+    """(n, 3) heavy-atom coordinates of a PDB/PDBQT/SDF/MOL ligand for ``autobox``."""
+    if path.lower().endswith((".sdf", ".mol")):
+        from rdkit import Chem
+
+        mol = next(iter(Chem.SDMolSupplier(path, removeHs=False)), None)
+        if mol is None:
+            raise ValueError(f"cannot read a molecule from {path}")
+        return np.asarray(mol.GetConformer().GetPositions(), np.float64)
+    xyz = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith(("ATOM", "HETATM")):
+                xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+            elif line.startswith("ENDMDL"):
+                break
+    if not xyz:
+        raise ValueError(f"no ATOM/HETATM records in {path}")
+    return np.asarray(xyz, np.float64)
+
+
+def _bcast_box(comm, box: Box | None) -> Box:
+    buf = np.zeros(6, np.float64) if box is None else np.array([*box.center, *box.size])
+    if comm.Get_size() > 1:
+        comm.Bcast(buf, root=0)
+    return Box(tuple(float(v) for v in buf[:3]), tuple(float(v) for v in buf[3:]))
+
+
+def _reader(cfg: ScreenConfig):
+    from hpcfold.store.features import FeatureStore
+
+    store = FeatureStore(cfg.features_path)
+    return store.read
+
+
+def _kernel_factory(cfg: ScreenConfig, box: Box, bind):
+    """Built in the worker's main thread once the fetcher runs: imports JAX (after binding)."""
+
+    def make():
+        import functools
+
+        from hpcfold.chem.receptor import read_receptor
+        from hpcfold.dock import engine
+
+        device = binding_mod.finish_binding(bind, cfg.device)
+        LOG.info(bind.line(device))
+        receptor = read_receptor(cfg.receptor)
+        try:
+            options = engine.SearchOptions(**cfg.search.options_dict())
+            ctx = engine.make_context(receptor, box, options, cache_dir=cfg.device.compile_cache)
+        except ValueError as exc:  # unknown preset, bad scoring
+            raise UserError(f"search: {exc}") from None
+        return functools.partial(engine.dock_ligands, ctx), device
+
+    return make
+
+
+# ---------------------------------------------------------------------------------- rank 0
+def _versions() -> dict[str, str]:
+    out = {"hpcfold": __version__, "python": sys.version.split()[0]}
+    for pkg in ("numpy", "jax", "jaxlib", "h5py", "rdkit", "mpi4py", "psutil", "pyyaml"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = ""
+    from mpi4py import MPI
+
+    out["mpi"] = MPI.Get_library_version().splitlines()[0].strip()
+    return out
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise UserError(f"cannot read receptor {path}: {exc.strerror}") from None
+    return h.hexdigest()
+
+
+def _rank0(comm, cfg: ScreenConfig, bind) -> int:
+    from hpcfold.store.features import FeatureStore
+    from hpcfold.store.results import ResultsWriter
+
+    size = comm.Get_size()
+    box = _resolve_box(cfg)
+    meta = {
+        "config": cfg.text,
+        "config_path": cfg.source,
+        "versions": _versions(),
+        "receptor": cfg.receptor,
+        "receptor_sha256": _sha256(cfg.receptor),
+        "features": cfg.features_path,
+        "box": {"center": list(box.center), "size": list(box.size)},
+        "search": cfg.search.options_dict(),
+        "chunk_size": cfg.chunk_size,
+        "n_ranks": size,
+    }
+    store = FeatureStore(cfg.features_path)
+    meta["n_ligands"] = store.n_ligands
+    writer = ResultsWriter(cfg.output, meta)
+    try:
+        done = np.asarray(writer.done_indices(), np.int64)
+        total = store.n_ligands
+        prep_failed = [(i, f) for i, f in store.failures() if i not in set(done.tolist())]
+        if prep_failed:  # ligands prep could not prepare are results too (failed)
+            idx = np.array([i for i, _ in prep_failed], np.int64)
+            writer.append(idx, [f for _, f in prep_failed], _prep_info())
+        done = np.asarray(writer.done_indices(), np.int64)
+        tasks = []
+        for chunk in store.chunks(cfg.chunk_size):
+            left = chunk.indices[~np.isin(chunk.indices, done)]
+            if len(left):
+                tasks.append(Task(chunk.chunk_id, chunk.bucket.index, left))
+        n_left = sum(len(t.indices) for t in tasks)
+        LOG.info(
+            "screen: %d ligands (%d failed in prep), %d already done, %d to dock in %d chunks "
+            "on %d worker rank(s)", total, store.counts()["failed"], len(done), n_left,
+            len(tasks), max(size - 1, 1),
+        )  # fmt: skip
+        progress = Progress(total, initial=len(done), initial_failed=writer.n_failed(),
+                            interval=cfg.progress_interval)  # fmt: skip
+        queue = WorkQueue(tasks, workers=list(range(1, size)) if size > 1 else [0])
+        on_result = _result_handler(store, writer, progress)
+        _bcast_box(comm, box)
+        if size > 1:
+            finals = run_scheduler(comm, queue, on_result, tick=progress.tick)
+        else:
+            channel = LocalChannel(queue, on_result, tick=progress.tick)
+            run_worker(channel, _kernel_factory(cfg, box, bind), store.read, 0,
+                       extra_stats={"host": bind.host})  # fmt: skip
+            finals = {0: channel.final}
+        progress.close()
+        for r, st in finals.items():
+            st.setdefault("host", bind.host if r == 0 else "")
+        writer.record_stats({"ranks": {str(r): st for r, st in finals.items()}})
+        n_done, n_failed = len(writer.done_indices()), writer.n_failed()
+    finally:
+        writer.close()
+    LOG.info("per-rank summary:\n%s", rank_table(finals))
+    LOG.info("screen done: %d/%d ligands in %s (%d failed)", n_done, total, cfg.output,
+             n_failed)  # fmt: skip
+    if n_done != total:
+        raise RuntimeError(f"{total - n_done} ligands are missing from {cfg.output}")
+    return 0
+
+
+def _prep_info() -> dict:
+    now = time.time()
+    return {"chunk_id": -1, "rank": 0, "device": "prep", "t_start": now, "t_done": now}
+
+
+def _result_handler(store, writer, progress: Progress):
+    def on_result(task: Task, items, info: dict, error: str | None, state: str) -> None:
+        if state == "retry":
+            LOG.warning("chunk %d raised on rank %s (%s): retrying once", task.chunk_id,
+                        info.get("rank"), error)  # fmt: skip
+            return
+        ids = store.ids(task.indices)
+        if state == "failed":
+            LOG.warning("chunk %d raised twice: %d ligands failed (%s)", task.chunk_id,
+                        len(ids), error)  # fmt: skip
+            srcs, smis = store.sources(task.indices), store.smiles(task.indices)
+            items = [
+                Failure(i, src, smi, Reason.DOCK_ERROR, f"docking raised twice: {error}")
+                for i, src, smi in zip(ids, srcs, smis, strict=True)
+            ]
+        got = [it.lig_id for it in items]
+        if got != ids:
+            raise RuntimeError(f"chunk {task.chunk_id}: results for {got[:3]}... do not match "
+                               f"the chunk's ligands {ids[:3]}...")  # fmt: skip
+        t0 = time.perf_counter()
+        writer.append(task.indices, items, info)
+        n_failed = sum(not isinstance(it, DockResult) for it in items)
+        LOG.debug("chunk %d: %d ligands from rank %s written in %.3f s (%d failed)",
+                  task.chunk_id, len(items), info.get("rank"), time.perf_counter() - t0,
+                  n_failed)  # fmt: skip
+        progress.add(len(items), n_failed)
+
+    return on_result

@@ -1,0 +1,316 @@
+"""Screen configuration: frozen dataclasses loaded strictly from YAML (``hpcfold screen C.yaml``).
+
+Every key is documented in the docstring of the dataclass that holds it (``Attributes``), the
+user guide's config reference is checked against ``config_keys()``. Unknown keys are errors that
+name the key with its section (``search.exhaustivness``). Relative paths are resolved against the
+directory of the config file, so a config and its inputs can move together. Only
+``yaml.safe_load`` is used. This module imports nothing heavier than yaml (rank 0 of a screen
+loads it and must stay light).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from typing import Any
+
+import yaml
+
+from hpcfold.errors import UserError
+
+PATH = {"path": True}  # field metadata: a path, resolved against the config file's directory
+INTERNAL = {"internal": True}  # field metadata: filled by the loader, not a user key
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxConfig:
+    """Search box: give exactly one of ``center``+``size``, ``vina_config`` or ``autobox_ligand``.
+
+    Attributes:
+        center: box center ``[x, y, z]`` in Angstrom (with ``size``).
+        size: full edge lengths ``[x, y, z]`` in Angstrom, Vina's convention (with ``center``).
+        vina_config: path to an AutoDock Vina config file (``center_x = ...``, ``size_x = ...``);
+            other keys in that file are ignored.
+        autobox_ligand: path to a ligand (PDBQT/PDB/SDF) whose extent defines the box.
+        autobox_add: padding in Angstrom added on every side of ``autobox_ligand`` (default 4).
+    """
+
+    center: tuple[float, ...] | None = None
+    size: tuple[float, ...] | None = None
+    vina_config: str | None = dataclasses.field(default=None, metadata=PATH)
+    autobox_ligand: str | None = dataclasses.field(default=None, metadata=PATH)
+    autobox_add: float = 4.0
+
+    def _check(self, where: str) -> None:
+        given = [
+            name
+            for name, on in (
+                ("center/size", self.center is not None or self.size is not None),
+                ("vina_config", self.vina_config is not None),
+                ("autobox_ligand", self.autobox_ligand is not None),
+            )
+            if on
+        ]
+        if len(given) != 1:
+            raise UserError(
+                f"{where}: give exactly one of center+size, vina_config or autobox_ligand"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if given == ["center/size"]:
+            if self.center is None or self.size is None:
+                raise UserError(f"{where}: center and size go together")
+            if len(self.center) != 3 or len(self.size) != 3:
+                raise UserError(f"{where}: center and size need three numbers each")
+            if any(s <= 0 for s in self.size):
+                raise UserError(f"{where}.size: edge lengths must be positive")
+        if self.autobox_add < 0:
+            raise UserError(f"{where}.autobox_add must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Docking search settings, passed to ``hpcfold.dock.engine.SearchOptions``.
+
+    Attributes:
+        preset: search preset name (see ``hpcfold.dock.engine.PRESETS``, e.g. ``fast``,
+            ``balanced``); the other ``null`` settings take the preset's value.
+        exhaustiveness: independent Monte-Carlo chains per ligand (null = preset's).
+        n_steps: Monte-Carlo steps per chain (null = preset's).
+        seed: random seed; each ligand's stream is derived from (seed, ligand id), so results do
+            not depend on ranks or chunking.
+        scoring: scoring function, ``vina`` or ``vinardo``.
+        num_modes: poses kept per ligand.
+        energy_range: keep poses within this many kcal/mol of the best one.
+        min_rmsd: poses closer than this RMSD (Angstrom) to a better one are dropped.
+    """
+
+    preset: str = "balanced"
+    exhaustiveness: int | None = None
+    n_steps: int | None = None
+    seed: int = 0
+    scoring: str = "vina"
+    num_modes: int = 9
+    energy_range: float = 3.0
+    min_rmsd: float = 1.0
+
+    def _check(self, where: str) -> None:
+        if self.scoring not in ("vina", "vinardo"):
+            raise UserError(f"{where}.scoring must be vina or vinardo, got {self.scoring!r}")
+        for name in ("exhaustiveness", "n_steps", "num_modes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"{where}.{name} must be >= 1, got {value}")
+        if self.energy_range < 0 or self.min_rmsd < 0:
+            raise UserError(f"{where}: energy_range and min_rmsd must be >= 0")
+
+    def options_dict(self) -> dict[str, Any]:
+        """Keyword arguments for ``SearchOptions``."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceConfig:
+    """Where each rank runs the docking kernel.
+
+    Attributes:
+        mode: ``auto`` (a GPU when JAX sees one, GPU ``local_rank mod n_gpus``; else CPU),
+            ``cpu`` or ``gpu`` (fail when no GPU initialises instead of falling back to CPU).
+        gpu_memory_fraction: fraction of each GPU's memory JAX may take
+            (``XLA_PYTHON_CLIENT_MEM_FRACTION``); null = JAX's default.
+        preallocate: preallocate that memory up front (``XLA_PYTHON_CLIENT_PREALLOCATE``).
+        compile_cache: cache directory shared by all ranks and runs: JAX's persistent
+            compilation cache in its ``jax/`` subfolder, receptor grid maps in ``grids/``;
+            null = ``$HPCFOLD_CACHE`` or ``~/.cache/hpcfold``.
+        cores_per_rank: CPU cores per worker rank; null = the node's cores divided evenly among
+            the node's worker ranks.
+    """
+
+    mode: str = "auto"
+    gpu_memory_fraction: float | None = None
+    preallocate: bool = False
+    compile_cache: str | None = dataclasses.field(default=None, metadata=PATH)
+    cores_per_rank: int | None = None
+
+    def _check(self, where: str) -> None:
+        if self.mode not in ("auto", "cpu", "gpu"):
+            raise UserError(f"{where}.mode must be auto, cpu or gpu, got {self.mode!r}")
+        frac = self.gpu_memory_fraction
+        if frac is not None and not 0.0 < frac <= 1.0:
+            raise UserError(f"{where}.gpu_memory_fraction must be in (0, 1], got {frac}")
+        if self.cores_per_rank is not None and self.cores_per_rank < 1:
+            raise UserError(f"{where}.cores_per_rank must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepConfig:
+    """Ligand preparation settings (``hpcfold.chem.prepare.PrepOptions``), used when the
+    feature store has to be built first. null = PrepOptions' default.
+
+    Attributes:
+        seed: RDKit embedding seed.
+        max_heavy_atoms: ligands with more heavy atoms fail as TOO_LARGE.
+        max_torsions: ligands with more rotatable bonds fail as TOO_MANY_TORSIONS.
+        max_automorphisms: cap on symmetry permutations kept for RMSD.
+        embed_max_iterations: RDKit embedding attempts.
+        ff_max_iterations: force-field minimisation iterations after embedding.
+    """
+
+    seed: int | None = None
+    max_heavy_atoms: int | None = None
+    max_torsions: int | None = None
+    max_automorphisms: int | None = None
+    embed_max_iterations: int | None = None
+    ff_max_iterations: int | None = None
+
+    def _check(self, where: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value < 0:
+                raise UserError(f"{where}.{f.name} must be >= 0, got {value}")
+
+    def options_dict(self) -> dict[str, Any]:
+        """Keyword arguments for ``PrepOptions`` (only the keys that were set)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class ScreenConfig:
+    """Top level of a screen config file.
+
+    Attributes:
+        receptor: receptor file (``.pdbqt``, or ``.pdb`` with hydrogens).
+        box: the search box (section, see ``BoxConfig``).
+        ligands: ligand files (SMILES ``.smi``, ``.sdf``, ``.pdbqt``), one path or a list; they
+            are prepared into ``features`` when that store does not exist yet.
+        features: feature store from ``hpcfold prep``; default: ``<output stem>.features.h5``
+            next to ``output``. Built (MPI-parallel, resumable) from ``ligands`` when missing.
+        output: results store (HDF5); rerunning the same config resumes it.
+        chunk_size: ligands handed to a rank at a time (results do not depend on it).
+        search: docking search (section, see ``SearchConfig``).
+        device: device binding (section, see ``DeviceConfig``).
+        prep: ligand preparation (section, see ``PrepConfig``).
+        progress_interval: seconds between progress log lines when stderr is not a terminal.
+    """
+
+    receptor: str = dataclasses.field(metadata=PATH)
+    output: str = dataclasses.field(metadata=PATH)
+    box: BoxConfig
+    ligands: tuple[str, ...] = dataclasses.field(default=(), metadata=PATH)
+    features: str | None = dataclasses.field(default=None, metadata=PATH)
+    chunk_size: int = 32
+    search: SearchConfig = SearchConfig()
+    device: DeviceConfig = DeviceConfig()
+    prep: PrepConfig = PrepConfig()
+    progress_interval: float = 10.0
+    source: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's path
+    text: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's text
+
+    def _check(self, where: str) -> None:
+        if self.chunk_size < 1:
+            raise UserError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if self.progress_interval <= 0:
+            raise UserError("progress_interval must be > 0")
+        if not self.ligands and self.features is None:
+            raise UserError("give ligands (files to prepare) and/or features (a prep store)")
+
+    @property
+    def features_path(self) -> str:
+        """The feature store path (explicit, or derived from ``output``)."""
+        if self.features is not None:
+            return self.features
+        stem = self.output[:-3] if self.output.endswith(".h5") else self.output
+        return stem + ".features.h5"
+
+
+# --------------------------------------------------------------------------------------------
+def config_keys(cls: type = ScreenConfig, prefix: str = "") -> list[str]:
+    """All user keys, dotted (``search.preset``), for docs checks."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        keys.append(prefix + f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys.extend(config_keys(hints[f.name], prefix + f.name + "."))
+    return keys
+
+
+def load_screen_config(path: str | os.PathLike) -> ScreenConfig:
+    """Read and validate a screen config; raises ``UserError`` naming the offending key."""
+    path = os.path.abspath(os.fspath(path))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UserError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: the config must be a mapping of keys to values")
+    cfg = _build(ScreenConfig, data, "", os.path.dirname(path), path)
+    return dataclasses.replace(cfg, source=path, text=text)
+
+
+def _build(cls: type, data: Any, where: str, base: str, path: str):
+    label = where or "the top level"
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: {label} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            raise UserError(
+                f"{path}: unknown key '{where + '.' if where else ''}{key}' "
+                f"(allowed in {label}: {', '.join(fields)})"
+            )
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise UserError(f"{path}: missing required key '{key}'")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], key, base, path, f.metadata.get("path"))
+    obj = cls(**kwargs)
+    obj._check(where or "config")
+    return obj
+
+
+def _convert(hint, value, key: str, base: str, path: str, is_path: bool):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, {} if value is None else value, key, base, path)
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        items = value if isinstance(value, list | tuple) else [value]
+        if is_path and not isinstance(value, list | tuple | str):
+            raise UserError(f"{path}: '{key}' must be a path or a list of paths")
+        return tuple(_convert(args[0], v, key, base, path, is_path) for v in items)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{path}: '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{path}: '{key}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"{path}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise UserError(f"{path}: '{key}' must be a non-empty string, got {value!r}")
+        if is_path:
+            return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+        return value
+    raise TypeError(f"unsupported config type {hint!r} for {key}")  # programming error

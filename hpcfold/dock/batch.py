@@ -1,0 +1,139 @@
+"""Fixed-shape (padded) numpy arrays for ligands and receptors, ready for JAX kernels.
+
+Padding rules (so padded entries contribute exactly zero): padded atoms have ``xs = -1``,
+``atom_mask = False``, frame 0 and coordinates equal to the root atom; padded torsions have
+``tors_mask = False`` (their angle is ignored), both axis atoms = the root atom, parent 0; padded
+pairs are (0, 0) with ``pair_mask = False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from hpcfold.boxes import box_bounds
+from hpcfold.types import Box, Bucket, LigandRecord, ReceptorRecord
+
+
+class LigandArrays(NamedTuple):
+    """One ligand (or a batch with a leading axis B). N atoms, T torsions, P pairs (padded).
+
+    coords (N, 3) f32 reference conformer (A); xs (N,) i32 (-1 = H or padding); atom_mask (N,)
+    bool; frame (N,) i32; tors_atoms (T, 2) i32; tors_parent (T,) i32; tors_mask (T,) bool;
+    pairs (P, 2) i32; pair_mask (P,) bool; n_rot () f32; root_atom () i32 (origin of frame 0:
+    the first ROOT atom, Vina's convention); n_atoms () i32 real atom count (Vina's movable
+    atoms, for step counts).
+    """
+
+    coords: np.ndarray
+    xs: np.ndarray
+    atom_mask: np.ndarray
+    frame: np.ndarray
+    tors_atoms: np.ndarray
+    tors_parent: np.ndarray
+    tors_mask: np.ndarray
+    pairs: np.ndarray
+    pair_mask: np.ndarray
+    n_rot: np.ndarray
+    root_atom: np.ndarray
+    n_atoms: np.ndarray
+
+
+class ReceptorAtoms(NamedTuple):
+    """Receptor heavy atoms: coords (M, 3) f32 A, xs (M,) i32 (padding: xs = -1, far away)."""
+
+    coords: np.ndarray
+    xs: np.ndarray
+
+
+def root_atom_of(record: LigandRecord) -> int:
+    """Index of the first atom of frame 0 (Vina's root origin)."""
+    roots = np.flatnonzero(np.asarray(record.frame_of_atom) == 0)
+    return int(roots[0]) if roots.size else 0
+
+
+def ligand_arrays(
+    record: LigandRecord, n_atoms: int | None = None, n_torsions: int | None = None,
+    n_pairs: int | None = None,
+) -> LigandArrays:  # fmt: skip
+    """Arrays of one ligand, padded to the given sizes (default: its own sizes)."""
+    n, t, p = record.n_atoms, record.n_torsions, int(record.intra_pairs.shape[0])
+    N = n if n_atoms is None else int(n_atoms)
+    T = t if n_torsions is None else int(n_torsions)
+    P = p if n_pairs is None else int(n_pairs)
+    if n > N or t > T or p > P:
+        raise ValueError(f"{record.lig_id}: ({n}, {t}, {p}) does not fit ({N}, {T}, {P})")
+    root = root_atom_of(record)
+    coords = np.repeat(np.asarray(record.coords, np.float32)[root][None], N, axis=0)
+    coords[:n] = record.coords
+    xs = np.full(N, -1, np.int32)
+    xs[:n] = record.xs_types
+    mask = np.zeros(N, bool)
+    mask[:n] = True
+    frame = np.zeros(N, np.int32)
+    frame[:n] = record.frame_of_atom
+    ta = np.full((T, 2), root, np.int32)
+    ta[:t] = record.torsion_atoms
+    tp = np.zeros(T, np.int32)
+    tp[:t] = record.torsion_parent
+    tm = np.zeros(T, bool)
+    tm[:t] = True
+    pairs = np.zeros((P, 2), np.int32)
+    pairs[:p] = record.intra_pairs
+    pm = np.zeros(P, bool)
+    pm[:p] = True
+    return LigandArrays(
+        coords, xs, mask, frame, ta, tp, tm, pairs, pm,
+        np.float32(record.n_rot), np.int32(root), np.int32(n),
+    )  # fmt: skip
+
+
+def stack_arrays(items: Sequence[LigandArrays]) -> LigandArrays:
+    """Stack same-shape LigandArrays along a new leading batch axis."""
+    return LigandArrays(*(np.stack(field) for field in zip(*items)))
+
+
+def pad_ligands(records: Sequence[LigandRecord], bucket: Bucket) -> LigandArrays:
+    """Batched arrays (leading axis B = len(records)) padded to the bucket's shape."""
+    return stack_arrays(
+        [ligand_arrays(r, bucket.n_atoms, bucket.n_torsions, bucket.n_pairs) for r in records]
+    )
+
+
+def pad_to_common(records: Sequence[LigandRecord], multiple: int = 8) -> LigandArrays:
+    """Batched arrays padded to the largest ligand, sizes rounded up to ``multiple``."""
+
+    def up(x: int) -> int:
+        return max(multiple, -(-x // multiple) * multiple)
+
+    N = up(max(r.n_atoms for r in records))
+    T = up(max(r.n_torsions for r in records))
+    P = up(max(int(r.intra_pairs.shape[0]) for r in records))
+    return stack_arrays([ligand_arrays(r, N, T, P) for r in records])
+
+
+FAR = 1.0e4  # padding receptor atoms sit here (beyond every cutoff of a sane box)
+
+
+def receptor_arrays(
+    rec: ReceptorRecord, box: Box | None = None, cutoff: float = 8.0, pad_multiple: int = 1
+) -> ReceptorAtoms:
+    """Receptor heavy atoms; with ``box``, only atoms within ``cutoff`` of Vina's grid box (the
+    only ones a ligand atom clamped into the box can see). Padded to a multiple of
+    ``pad_multiple`` with typeless atoms far away."""
+    xyz = np.asarray(rec.coords, np.float32)
+    xs = np.asarray(rec.xs_types, np.int32)
+    if box is not None:
+        lo, hi, _ = box_bounds(box)
+        gap = np.maximum(lo - xyz, 0) + np.maximum(xyz - hi, 0)
+        keep = np.einsum("ij,ij->i", gap, gap) < cutoff * cutoff
+        xyz, xs = xyz[keep], xs[keep]
+    m = xyz.shape[0]
+    M = max(pad_multiple, -(-m // pad_multiple) * pad_multiple)
+    c = np.full((M, 3), FAR, np.float32)
+    c[:m] = xyz
+    t = np.full(M, -1, np.int32)
+    t[:m] = xs
+    return ReceptorAtoms(c, t)

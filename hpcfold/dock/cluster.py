@@ -1,0 +1,149 @@
+"""Symmetry-corrected RMSD and pose merging (numpy, host side).
+
+The RMSD between two poses of one ligand is taken over heavy atoms, minimised over the ligand's
+heavy-atom automorphisms (``LigandRecord.automorphisms``, (K, H), row 0 = identity), so that
+flipping a symmetric group (carboxylate, phenyl) does not count as a different pose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from hpcfold.types import DockResult, Failure, Reason
+
+
+def sym_rmsd(a: np.ndarray, b: np.ndarray, automorphisms: np.ndarray | None = None) -> np.ndarray:
+    """Symmetry-corrected RMSD (A) between heavy-atom coordinate sets.
+
+    a: (..., H, 3) poses; b: (H, 3) reference; automorphisms: (K, H) int permutations of the H
+    heavy atoms (None or empty = identity only). Returns (...) = min over k of
+    sqrt(mean_i |a[perm_k[i]] - b[i]|^2). No superposition (docking poses share a frame).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    h = b.shape[0]
+    if a.shape[-2] != h:
+        raise ValueError(f"atom count mismatch: {a.shape[-2]} vs {h}")
+    if h == 0:
+        return np.zeros(a.shape[:-2])
+    perms = np.asarray(automorphisms) if automorphisms is not None else np.zeros((0, h), int)
+    if perms.size == 0:
+        perms = np.arange(h)[None, :]
+    if perms.shape[1] != h:
+        raise ValueError(f"automorphisms have {perms.shape[1]} atoms, poses have {h}")
+    moved = a[..., perms, :]  # (..., K, H, 3)
+    msd = np.mean(np.sum((moved - b[None, :, :]) ** 2, axis=-1), axis=-1)  # (..., K)
+    return np.sqrt(np.min(msd, axis=-1))
+
+
+def heavy_coords(coords: np.ndarray, heavy_index: np.ndarray) -> np.ndarray:
+    """(..., n, 3) all-atom coordinates -> (..., H, 3) heavy atoms, in automorphism order."""
+    return np.asarray(coords)[..., heavy_index, :]
+
+
+def select_distinct(
+    energies: np.ndarray,
+    heavy: np.ndarray,
+    automorphisms: np.ndarray | None,
+    min_rmsd: float,
+    max_keep: int,
+) -> list[int]:
+    """Greedy Vina-style de-duplication: best energy first, a pose is kept unless a kept pose
+    lies within ``min_rmsd`` (symmetry-corrected) of it.
+
+    energies: (C,) (non-finite entries are dropped); heavy: (C, H, 3). Returns indices into C,
+    best first, at most ``max_keep``.
+    """
+    energies = np.asarray(energies, dtype=np.float64)
+    order = np.argsort(np.where(np.isfinite(energies), energies, np.inf), kind="stable")
+    kept: list[int] = []
+    for i in order:
+        if not np.isfinite(energies[i]):
+            break
+        if kept:
+            d = sym_rmsd(heavy[kept], heavy[i], automorphisms)
+            if np.any(d < min_rmsd):
+                continue
+        kept.append(int(i))
+        if len(kept) >= max_keep:
+            break
+    return kept
+
+
+def final_modes(
+    affinity: np.ndarray, kept: list[int], num_modes: int, energy_range: float
+) -> list[int]:
+    """Vina's output filter: the first ``num_modes`` of ``kept`` (already sorted best first)
+    whose affinity is within ``energy_range`` kcal/mol of the best one."""
+    if not kept:
+        return []
+    best = float(affinity[kept[0]])
+    return [i for i in kept if float(affinity[i]) <= best + energy_range][:num_modes]
+
+
+# --------------------------------------------------------------------------------------------
+# merging the chains of one ligand: de-duplicate, refine on explicit atoms, Vina's output filter
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeOps:
+    """Array callables the merge needs (JAX kernels built by the engine, one ligand bound).
+
+    coords(poses (R, 7+T)) -> (R, N, 3); refine(poses (R, 7+T)) -> (xyz (R, N, 3), inter (R,),
+    intra (R,), terms (R, 5)) after refinement on explicit receptor atoms;
+    affinity(inter (R,), intra (R,), intra_ref ()) -> (R,) kcal/mol.
+    """
+
+    coords: Callable
+    refine: Callable
+    affinity: Callable
+
+
+def merge_poses(record, poses, energies, ops: MergeOps, num_modes=9, energy_range=3.0,
+                min_rmsd=1.0):
+    """Chains' best poses of one ligand -> ``DockResult`` (or ``Failure`` when non-finite).
+
+    poses (C, 7+T); energies (C,) grid search energies (kcal/mol). Steps (Vina 1.2's order): drop
+    duplicates within ``min_rmsd`` (symmetry-corrected), refine the best ``num_modes + 4`` on
+    explicit receptor atoms, re-sort, de-duplicate again, affinity with the UNBOUND convention
+    (intra_ref = intra of the top pose), then ``energy_range`` and ``num_modes``.
+    """
+    n, hidx, auts = record.n_atoms, record.heavy_index, record.automorphisms
+
+    def fail(msg):
+        return Failure(record.lig_id, record.source, record.smiles, Reason.NONFINITE_ENERGY, msg)
+
+    energies = np.asarray(energies, dtype=np.float64)
+    coords = np.asarray(ops.coords(poses))[:, :n]
+    ok = np.isfinite(energies) & np.all(np.isfinite(coords), axis=(1, 2))
+    if not np.any(ok):
+        return fail("the search produced no finite energy")
+    e = np.where(ok, energies, np.inf)
+    r_max = num_modes + 4
+    kept = select_distinct(e, heavy_coords(coords, hidx), auts, min_rmsd, r_max)
+    sel = np.array(kept + [kept[0]] * (r_max - len(kept)))  # fixed shape: pad with the best
+    xyz, inter, intra, terms = (np.asarray(a) for a in ops.refine(np.asarray(poses)[sel]))
+    k = len(kept)
+    xyz, inter, intra, terms = xyz[:k, :n], inter[:k], intra[:k], terms[:k]
+    total = inter.astype(np.float64) + intra
+    total = np.where(np.isfinite(total) & np.all(np.isfinite(xyz), axis=(1, 2)), total, np.inf)
+    kept2 = select_distinct(total, heavy_coords(xyz, hidx), auts, min_rmsd, num_modes)
+    if not kept2:
+        return fail("the refinement produced no finite energy")
+    aff = np.asarray(ops.affinity(inter, intra, intra[kept2[0]]))
+    modes = final_modes(aff, kept2, num_modes, energy_range)
+    out = DockResult(
+        lig_id=record.lig_id,
+        coords=xyz[modes].astype(np.float32),
+        affinity=aff[modes].astype(np.float32),
+        inter=inter[modes].astype(np.float32),
+        intra=intra[modes].astype(np.float32),
+        terms=terms[modes].astype(np.float32),
+    )
+    arrays = (out.coords, out.affinity, out.inter, out.intra, out.terms)
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        return fail("non-finite energy or coordinates after refinement")
+    return out

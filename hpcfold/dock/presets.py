@@ -1,0 +1,43 @@
+"""Search presets: effort versus speed, chosen by measurement (docs/benchmarks.md, Docking).
+
+Uni-Dock's lesson holds on CPU too: many short Monte-Carlo chains find Vina's poses at a small
+fraction of Vina's default effort (8 chains of ~10^4 steps). Keys:
+
+- ``n_chains``: chains per ligand (Vina's exhaustiveness; ``--exhaustiveness`` overrides it).
+- ``n_steps``: Monte-Carlo steps per chain (``--n-steps`` overrides it).
+- ``opt_iters``: BFGS iterations per local optimisation inside a chain (Vina: (25+atoms)/3).
+- ``final_iters``: BFGS iterations re-optimising each chain's best pose (cap v = 1000).
+- ``refine_iters``: BFGS iterations of the final refinement on explicit receptor atoms.
+"""
+
+from __future__ import annotations
+
+from hpcfold.dock.search import SearchParams
+
+PRESETS: dict[str, dict] = {
+    "fast": {"n_chains": 16, "n_steps": 24, "opt_iters": 10, "final_iters": 20, "refine_iters": 20},
+    "balanced": {
+        "n_chains": 32, "n_steps": 40, "opt_iters": 12, "final_iters": 30, "refine_iters": 30,
+    },  # fmt: skip
+    "thorough": {
+        "n_chains": 64, "n_steps": 120, "opt_iters": 16, "final_iters": 40, "refine_iters": 40,
+    },  # fmt: skip
+}
+DEFAULT_PRESET = "balanced"
+
+
+def resolve(preset: str, exhaustiveness: int | None, n_steps: int | None) -> tuple[SearchParams, int]:
+    """(SearchParams, refine_iters) for a preset name with Vina-style overrides.
+
+    Raises ValueError for an unknown preset or a non-positive override.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    cfg = dict(PRESETS[preset])
+    for key, val in (("n_chains", exhaustiveness), ("n_steps", n_steps)):
+        if val is not None:
+            if int(val) < 1:
+                raise ValueError(f"{key} must be >= 1, got {val}")
+            cfg[key] = int(val)
+    refine_iters = cfg.pop("refine_iters")
+    return SearchParams(**cfg), refine_iters

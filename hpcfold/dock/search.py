@@ -1,0 +1,180 @@
+"""Monte-Carlo + BFGS docking search (Vina's algorithm, Uni-Dock's batching), pure JAX.
+
+The search is generic over a pose energy ``energy(pose (D,), data, cap) -> ()`` (kcal/mol), where
+``data`` is any pytree the energy needs (ligand arrays, grid, tables) and ``cap`` is Vina's soft
+cap ``v``. Gradients come from autodiff. One ligand runs ``n_chains`` independent chains
+(``vmap``); each chain runs ``n_steps`` Monte-Carlo steps (``lax.scan``); each step mutates one
+entity (position, orientation or one torsion), optimises locally with BFGS (``cap = mc_caps``,
+Vina's hunt_cap) and accepts by Metropolis at ``temperature``. A chain returns its best pose,
+re-optimised with ``final_caps``. Every loop has a fixed trip count or a fixed maximum, so one compilation serves
+every ligand of a size bucket.
+
+Pose vector (D = 7 + T): ``[position (3) A, quaternion w,x,y,z (4), torsions (T) rad]``.
+Local optimisation runs in the tangent coordinates ``x = [dp (3) A, rotation vector (3) rad,
+dtorsions (T) rad]`` around the starting pose (``kinematics.apply_change``, Vina's ``change``). Padded torsions (index >= n_tors) are never mutated and get zero gradient.
+
+Random numbers come only from the per-ligand key, so a ligand's result does not depend on the
+other ligands of its batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from hpcfold.dock.kinematics import quat_mul, quat_normalize, rotvec_to_quat, tangent_grad
+from hpcfold.dock.optimize import pose_increment
+
+BIG = 1e30  # "no energy yet": finite, so Metropolis arithmetic stays NaN-free
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchParams:
+    """Effort knobs of one search (static: they fix the compiled program).
+
+    n_chains: independent Monte-Carlo chains per ligand (Vina's exhaustiveness).
+    n_steps: Monte-Carlo steps per chain.
+    opt_iters: BFGS iterations per local optimisation during the chain.
+    final_iters: BFGS iterations re-optimising each chain's best pose with ``final_cap``.
+    """
+
+    n_chains: int = 32
+    n_steps: int = 40
+    opt_iters: int = 12
+    final_iters: int = 30
+    temperature: float = 1.2
+    mc_caps: tuple[float, float] = (10.0, 1.5)  # Vina's hunt_cap: (intra v, inter v)
+    final_caps: tuple[float, float] = (1000.0, 1000.0)  # Vina's authentic_v
+    pos_amplitude: float = 2.0  # A, Vina's mutation amplitude
+
+
+# --------------------------------------------------------------------------------------------
+# random moves
+
+
+def random_in_ball(key: jax.Array) -> jax.Array:
+    """(3,) uniform point in the unit ball."""
+    k1, k2 = jax.random.split(key)
+    d = jax.random.normal(k1, (3,))
+    d = d / jnp.sqrt(jnp.maximum(jnp.sum(d * d), 1e-12))
+    return d * jax.random.uniform(k2) ** (1.0 / 3.0)
+
+
+def random_pose(key: jax.Array, n_tors: jax.Array, t_pad: int, lo, hi) -> jax.Array:
+    """(7+T,) chain start: position uniform in the box [lo, hi] (3,), uniform random
+    orientation, active torsions uniform in [-pi, pi], padded torsions 0."""
+    kp, kq, kt = jax.random.split(key, 3)
+    pos = lo + jax.random.uniform(kp, (3,)) * (hi - lo)
+    q = quat_normalize(jax.random.normal(kq, (4,)))
+    tors = jax.random.uniform(kt, (t_pad,), minval=-jnp.pi, maxval=jnp.pi)
+    tors = jnp.where(jnp.arange(t_pad) < n_tors, tors, 0.0)
+    return jnp.concatenate([pos, q, tors])
+
+
+def mutate(key: jax.Array, pose: jax.Array, n_tors, rg, amplitude: float) -> jax.Array:
+    """Vina's mutate_conf: change one of (2 + n_tors) entities chosen uniformly.
+
+    0: position += amplitude * u (u uniform in the unit ball, A); 1: orientation rotated by the
+    rotation vector (amplitude / rg) * u; k >= 2: torsion k-2 reset uniformly in [-pi, pi].
+    ``rg`` () is the heavy-atom gyration radius (A, > 0).
+    """
+    ke, kb, kt = jax.random.split(key, 3)
+    t_pad = pose.shape[0] - 7
+    n_ent = 2 + n_tors
+    which = jnp.minimum(jnp.floor(jax.random.uniform(ke) * n_ent).astype(jnp.int32), n_ent - 1)
+    u = random_in_ball(kb)
+    pos = pose[:3] + jnp.where(which == 0, amplitude * u, 0.0)
+    rot = rotvec_to_quat(jnp.where(which == 1, (amplitude / rg) * u, 0.0))
+    q = quat_normalize(quat_mul(rot, pose[3:7]))
+    new_t = jax.random.uniform(kt, (), minval=-jnp.pi, maxval=jnp.pi)
+    tors = jnp.where(jnp.arange(t_pad) == which - 2, new_t, pose[7:])
+    return jnp.concatenate([pos, q, tors])
+
+
+# --------------------------------------------------------------------------------------------
+# local optimisation in tangent coordinates
+
+
+def local_optimize(
+    energy: Callable,
+    local_opt: Callable,
+    pose: jax.Array,
+    data,
+    cap,
+    tors_mask: jax.Array,
+    iters: int,
+):
+    """BFGS from ``pose`` (7+T,) on ``energy(., data, cap)``; steps and gradients live in the
+    tangent space (6+T,) of the current pose (``kinematics.apply_change``, Vina's ``change``).
+
+    local_opt: ``optimize.bfgs``-compatible. Returns (pose (7+T,), e ()), torsions wrapped to
+    [-pi, pi); padded torsions get zero gradient so they never move.
+    """
+    gmask = jnp.concatenate([jnp.ones(6, pose.dtype), tors_mask.astype(pose.dtype)])
+
+    def fun_and_grad(q):
+        e, g = tangent_grad(lambda r: energy(r, data, cap), q)
+        return e, g * gmask
+
+    out, e = local_opt(fun_and_grad, pose, iters, increment=pose_increment)
+    tors = jnp.mod(out[7:] + jnp.pi, 2 * jnp.pi) - jnp.pi
+    return jnp.concatenate([out[:3], quat_normalize(out[3:7]), tors]), e
+
+
+def run_chain(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams):
+    """One Monte-Carlo chain -> (best pose (7+T,), its energy () with ``final_caps``).
+
+    ``n_steps + 1`` scan iterations share one BFGS call site (small program, fast compile): the
+    last one re-optimises the chain's best pose with ``final_caps`` / ``final_iters``.
+    """
+    tors_mask = jnp.arange(t_pad) < n_tors
+    k_start, k_steps = jax.random.split(key)
+    start = random_pose(k_start, n_tors, t_pad, lo, hi)
+    dtype = start.dtype
+    mc_caps, final_caps = jnp.asarray(p.mc_caps, dtype), jnp.asarray(p.final_caps, dtype)
+
+    def step(carry, i):
+        pose, e, best_pose, best_e = carry
+        final = i == p.n_steps
+        k_mut, k_acc = jax.random.split(jax.random.fold_in(k_steps, i))
+        cand = jnp.where(final, best_pose, mutate(k_mut, pose, n_tors, rg, p.pos_amplitude))
+        caps = jnp.where(final, final_caps, mc_caps)
+        iters = jnp.where(final, p.final_iters, p.opt_iters)
+        cand, ec = local_optimize(energy, local_opt, cand, data, caps, tors_mask, iters)
+        ec = jnp.where(jnp.isfinite(ec), ec, BIG)
+        delta = jnp.maximum(ec - e, 0.0)
+        accept = jax.random.uniform(k_acc) < jnp.exp(-delta / p.temperature)
+        pose = jnp.where(accept, cand, pose)
+        e = jnp.where(accept, ec, e)
+        better = (ec < best_e) | final
+        best_pose = jnp.where(better, cand, best_pose)
+        best_e = jnp.where(better, ec, best_e)
+        return (pose, e, best_pose, best_e), None
+
+    big = jnp.asarray(BIG, dtype)
+    init = (start, big, start, big)
+    (_, _, best, best_e), _ = jax.lax.scan(step, init, jnp.arange(p.n_steps + 1))
+    return best, best_e
+
+
+def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams):
+    """All chains of one ligand -> (poses (C, 7+T), energies (C,)), C = p.n_chains.
+
+    key: (2,) uint32 legacy PRNG key of this ligand; n_tors (): active torsions; rg () A;
+    lo, hi (3,): box corners in A.
+    """
+    keys = jax.random.split(key, p.n_chains)
+    chain = lambda k: run_chain(k, data, n_tors, rg, lo, hi, t_pad, energy, local_opt, p)  # noqa: E731
+    return jax.vmap(chain)(keys)
+
+
+def gyration_radius(coords: jax.Array, heavy: jax.Array) -> jax.Array:
+    """() heavy-atom radius of gyration (A) of coords (N,3) with mask heavy (N,), >= 0.5."""
+    w = heavy.astype(coords.dtype)
+    n = jnp.maximum(jnp.sum(w), 1.0)
+    c = jnp.sum(coords * w[:, None], axis=0) / n
+    r2 = jnp.sum(jnp.sum((coords - c) ** 2, axis=1) * w) / n
+    return jnp.sqrt(jnp.maximum(r2, 0.25))

@@ -1,0 +1,186 @@
+"""PNG plots of a screen (matplotlib, Agg backend; RDKit for 2D depictions).
+
+Every function takes plain numpy arrays, writes one PNG to ``path`` and returns ``path``. Each
+one draws a readable placeholder panel instead of failing when its data is empty (no docked
+ligands, no failures, one chunk only...).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+DPI = 110
+ACTIVE_COLOR = "#d62728"
+DECOY_COLOR = "#7f7f7f"
+MAIN_COLOR = "#1f77b4"
+
+
+def _save(fig, path: str) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _placeholder(ax, message: str) -> None:
+    ax.text(
+        0.5, 0.5, message, ha="center", va="center", fontsize=12, color="#555555",
+        transform=ax.transAxes,
+    )  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def score_distribution(affinity, path: str, labels=None) -> str:
+    """Histogram of best affinities (kcal/mol). affinity (N,) finite; labels (N,) bool or None
+    (True = active): when given, actives and decoys are drawn as two overlaid histograms."""
+    a = np.asarray(affinity, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    if a.size == 0:
+        _placeholder(ax, "no docked ligands")
+        ax.set_title("Score distribution")
+        return _save(fig, path)
+    lo, hi = float(a.min()), float(a.max())
+    if hi - lo < 0.5:  # one value or a narrow range: pad so bins have width
+        lo, hi = lo - 0.25, hi + 0.25
+    bins = np.linspace(lo, hi, int(np.clip(np.sqrt(a.size) * 2, 8, 60)) + 1)
+    if labels is not None:
+        y = np.asarray(labels, dtype=bool)
+        ax.hist(a[~y], bins=bins, color=DECOY_COLOR, alpha=0.7, label=f"decoys ({int((~y).sum())})")
+        ax.hist(a[y], bins=bins, color=ACTIVE_COLOR, alpha=0.7, label=f"actives ({int(y.sum())})")
+        ax.legend()
+    else:
+        ax.hist(a, bins=bins, color=MAIN_COLOR, alpha=0.85)
+    ax.axvline(float(np.median(a)), color="black", lw=1, ls="--")
+    ax.set_xlabel("best affinity (kcal/mol, lower is better)")
+    ax.set_ylabel("ligands")
+    ax.set_title(f"Score distribution ({a.size} docked; dashed = median {np.median(a):.2f})")
+    return _save(fig, path)
+
+
+def top_hits(smiles, ids, affinity, path: str, n: int = 12, per_row: int = 4) -> str:
+    """2D depictions of the ``n`` first ligands (pass them best first) with id and affinity.
+
+    Ligands without SMILES (PDBQT input) or whose SMILES RDKit cannot read are listed by id
+    with an empty cell. Falls back to a placeholder PNG when there are no ligands.
+    """
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols, legends = [], []
+    for smi, lig_id, a in list(zip(smiles, ids, affinity))[:n]:
+        mol = Chem.MolFromSmiles(smi) if smi else None
+        mols.append(mol if mol is not None else Chem.Mol())
+        legends.append(f"{lig_id}  {float(a):.2f} kcal/mol")
+    if not mols:
+        fig, ax = plt.subplots(figsize=(6.4, 2.0))
+        _placeholder(ax, "no docked ligands")
+        ax.set_title("Top hits")
+        return _save(fig, path)
+    image = Draw.MolsToGridImage(
+        mols,
+        molsPerRow=min(per_row, len(mols)),
+        subImgSize=(260, 220),
+        legends=legends,
+        returnPNG=False,
+    )
+    image.save(path, format="PNG")
+    return path
+
+
+def throughput(t_done, path: str, t_start: float | None = None) -> str:
+    """Ligands done over time: cumulative count (top) and ligands/s per time bin (bottom).
+
+    t_done (N,) float: wall-clock time (s, any origin) each ligand's result was stored;
+    t_start: when the screen started (same origin), default the first t_done.
+    """
+    t = np.sort(np.asarray(t_done, dtype=np.float64))
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6.4, 5.0))
+    ax1.set_title("Throughput")
+    if t.size == 0:
+        _placeholder(ax1, "no results yet")
+        _placeholder(ax2, "")
+        return _save(fig, path)
+    t0 = float(t[0]) if t_start is None else min(float(t_start), float(t[0]))
+    x = t - t0
+    ax1.step(np.r_[0.0, x], np.arange(t.size + 1), where="post", color=MAIN_COLOR)
+    ax1.set_ylabel("ligands done")
+    ax1.set_xlabel("seconds since start")
+    ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
+    span = float(x[-1])
+    if span <= 0.0:
+        _placeholder(ax2, "all results stored at once: no rate over time")
+    else:
+        n_bins = int(np.clip(np.unique(x).size, 1, 40))
+        counts, edges = np.histogram(x, bins=n_bins, range=(0.0, span))
+        width = edges[1] - edges[0]
+        ax2.bar(edges[:-1], counts / width, width=width, align="edge", color=MAIN_COLOR)
+        ax2.axhline(t.size / span, color="black", lw=1, ls="--")
+        ax2.set_ylabel("ligands / s")
+        ax2.set_title(f"mean {t.size / span:.2f} ligands/s (dashed)", fontsize=10)
+        ax2.set_xlabel("seconds since start")
+    return _save(fig, path)
+
+
+def busy_per_rank(ranks, busy_fraction, path: str, devices=None) -> str:
+    """Bar chart of the busy % of each worker rank. ranks (R,) int; busy_fraction (R,) in [0, 1]
+    (time spent docking / wall time); devices (R,) str labels or None."""
+    r = np.asarray(ranks)
+    b = np.asarray(busy_fraction, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.set_title("Busy % per rank")
+    if r.size == 0:
+        _placeholder(ax, "no worker statistics")
+        return _save(fig, path)
+    labels = [f"{int(k)}" for k in r]
+    if devices is not None:
+        labels = [f"{lab}\n{d}" for lab, d in zip(labels, devices)]
+    pos = np.arange(r.size)
+    ax.bar(pos, 100.0 * np.clip(b, 0.0, 1.0), color=MAIN_COLOR)
+    ax.set_xticks(pos, labels, fontsize=8 if r.size < 16 else 6)
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("busy (% of wall time)")
+    return _save(fig, path)
+
+
+def failures_by_reason(reasons: dict[str, int], path: str) -> str:
+    """Horizontal bars: number of failed ligands per reason (name -> count)."""
+    fig, ax = plt.subplots(figsize=(6.4, max(2.4, 0.5 * len(reasons) + 1.2)))
+    ax.set_title("Failures by reason")
+    items = sorted(((k, int(v)) for k, v in reasons.items() if v > 0), key=lambda kv: -kv[1])
+    if not items:
+        _placeholder(ax, "no failures: every ligand was docked")
+        return _save(fig, path)
+    names = [k for k, _ in items][::-1]
+    counts = [v for _, v in items][::-1]
+    ax.barh(names, counts, color=ACTIVE_COLOR)
+    for y, c in enumerate(counts):
+        ax.text(c, y, f" {c}", va="center")
+    ax.set_xlabel("ligands")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0, max(counts) * 1.15 + 0.5)
+    return _save(fig, path)
+
+
+def roc(fpr, tpr, auc: float, path: str, ef: dict[float, float] | None = None) -> str:
+    """ROC curve (fraction of decoys vs fraction of actives found), diagonal = random."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    ax.plot([0, 1], [0, 1], color=DECOY_COLOR, ls="--", lw=1, label="random (AUC 0.50)")
+    ax.plot(fpr, tpr, color=ACTIVE_COLOR, lw=2, label=f"hpcfold (AUC {auc:.2f})")
+    if ef:
+        text = "\n".join(f"EF{100 * k:g}% = {v:.1f}" for k, v in sorted(ef.items()))
+        ax.text(0.97, 0.05, text, ha="right", va="bottom", transform=ax.transAxes)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("decoys found (false-positive rate)")
+    ax.set_ylabel("actives found (true-positive rate)")
+    ax.set_title("ROC: actives vs decoys")
+    ax.legend(loc="upper left")
+    return _save(fig, path)

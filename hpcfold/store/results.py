@@ -1,0 +1,368 @@
+"""Results store writer (rank 0 only): one ``results.h5``, crash-consistent, resumable.
+
+Crash-safety scheme (docs/file-formats.md): HDF5 files are not crash-safe while open for
+writing, so no file is ever modified in place.
+
+* ``append`` writes the chunk as a small *part* file ``results.h5.parts/part-<seq>.h5`` under a
+  temporary name, fsyncs it and ``os.replace``s it into place: a chunk is committed or absent.
+* When the parts hold as many ligand rows as the main file (at least ``min_compact_rows``), when
+  there are ``max_parts`` parts, and at ``close``, *compaction*
+  rewrites ``results.h5`` = old main + parts into a temporary file and ``os.replace``s it; the
+  new main records ``compacted_through`` = the last part's seq, then the parts are deleted.
+  Main doubles between compactions, so the total rewrite cost is amortised O(total size).
+* On open (writer or reader), parts with seq <= ``compacted_through`` are stale (a crash hit
+  between the replace and the deletes) and are ignored/deleted; the others are folded in.
+
+Every writer open is a *session*: a zero-row part records its metadata and start time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import warnings
+
+import numpy as np
+
+from hpcfold.errors import UserError
+from hpcfold.store import h5util, results_io
+from hpcfold.store.results_io import PART_RE, list_parts, parts_dir
+from hpcfold.store.results_view import ResultsView, open_results, validate_results  # noqa: F401
+from hpcfold.types import SCHEMA_VERSION, DockResult, Failure, Reason
+
+__all__ = ["ResultsWriter", "ResultsView", "open_results", "validate_results", "parts_dir"]
+
+INFO_KEYS = (
+    "chunk_id",
+    "rank",
+    "device",
+    "host",
+    "t_start",
+    "t_done",
+    "busy_s",
+    "wall_s",
+    "smiles",
+    "seconds",
+)
+META_MUST_MATCH = ("n_ligands", "receptor_sha256")
+
+
+def _empty_columns(group: str) -> tuple[dict, dict]:
+    rows, rag = results_io.GROUPS[group]
+    return {c: np.zeros((0, *t), d) for c, (d, t) in rows.items()}, {c: [] for c in rag}
+
+
+def _checked(item, index: int) -> DockResult | Failure:
+    """A DockResult with consistent shapes and finite values, else the matching Failure."""
+    if isinstance(item, Failure):
+        return item
+    if not isinstance(item, DockResult):
+        raise TypeError(f"expected DockResult or Failure, got {type(item).__name__}")
+    m = int(np.shape(item.affinity)[0]) if np.ndim(item.affinity) == 1 else -1
+    shapes_ok = (
+        m >= 1
+        and np.ndim(item.coords) == 3
+        and np.shape(item.coords)[0] == m
+        and np.shape(item.coords)[2] == 3
+        and np.shape(item.inter) == (m,)
+        and np.shape(item.intra) == (m,)
+        and np.shape(item.terms) == (m, 5)
+    )
+    if not shapes_ok:
+        msg = f"inconsistent DockResult shapes for ligand index {index}"
+        return Failure(item.lig_id, "", "", Reason.INTERNAL_ERROR, msg)
+    arrays = (item.coords, item.affinity, item.inter, item.intra, item.terms)
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        msg = "docking produced non-finite energies or coordinates"
+        return Failure(item.lig_id, "", "", Reason.NONFINITE_ENERGY, msg)
+    return item
+
+
+class ResultsWriter:
+    """Single writer of a results store (MPI rank 0). Reopening the same path resumes."""
+
+    def __init__(
+        self,
+        path: str,
+        meta: dict,
+        *,
+        min_compact_rows: int = 4096,
+        max_parts: int = 1024,
+        max_poses: int | None = None,
+        fsync: bool = True,
+    ):
+        self.path = os.fspath(path)
+        self.pdir = parts_dir(self.path)
+        self.meta = dict(meta)
+        self.min_compact_rows, self.max_parts = int(min_compact_rows), int(max_parts)
+        self.max_poses, self.fsync = max_poses, fsync
+        try:
+            os.makedirs(self.pdir, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create results store {self.path}: {exc}") from exc
+        h5util.remove_stale_tmp(self.pdir)
+        base = os.path.basename(self.path) + "."
+        with contextlib.suppress(OSError):
+            for name in os.listdir(os.path.dirname(os.path.abspath(self.path))):
+                if name.startswith(base) and name.endswith(h5util.TMP_SUFFIX):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(os.path.dirname(os.path.abspath(self.path)), name))
+        meta_json = json.dumps(self.meta, sort_keys=True, default=str)
+        if not os.path.exists(self.path):
+            self._write_empty_main(meta_json)
+        self._load_state()
+        self.session = self._max_session + 1
+        self._features = None
+        self.n_compactions = 0
+        self.closed = False
+        self._write_part({}, session_meta=meta_json)  # session record
+
+    # ---------------------------------------------------------------------------- state
+    def _write_empty_main(self, meta_json: str) -> None:
+        def write(f) -> None:
+            f.attrs.update(
+                kind=results_io.MAIN_KIND, schema_version=SCHEMA_VERSION, meta_json=meta_json,
+                sessions_json="[]", compacted_through=-1,
+                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )  # fmt: skip
+            for group in results_io.GROUPS:
+                results_io.write_group(f, group, *_empty_columns(group))
+
+        try:
+            h5util.atomic_h5(self.path, write, self.fsync)
+        except OSError as exc:
+            raise UserError(f"cannot write results store {self.path}: {exc}") from exc
+
+    def _load_state(self) -> None:
+        try:
+            main = h5util.open_ro(self.path)
+        except OSError as exc:
+            raise UserError(f"cannot open results store {self.path}: {exc}") from exc
+        with main:
+            if main.attrs.get("kind") != results_io.MAIN_KIND:
+                raise UserError(f"{self.path} exists and is not an hpcfold results store")
+            if int(main.attrs["schema_version"]) != SCHEMA_VERSION:
+                raise UserError(f"{self.path}: results schema {main.attrs['schema_version']}")
+            old = json.loads(main.attrs["meta_json"])
+            for k in META_MUST_MATCH:
+                if k in old and k in self.meta and str(old[k]) != str(self.meta[k]):
+                    raise UserError(
+                        f"{self.path} holds results for {k}={old[k]!r}, this run has "
+                        f"{self.meta[k]!r}: use another output path"
+                    )
+            self.compacted_through = int(main.attrs["compacted_through"])
+            sessions = json.loads(main.attrs["sessions_json"])
+            done = [main["ligands/index"][()]]
+            self._n_failed = int(np.count_nonzero(main["ligands/status"][()]))
+            self._main_rows = int(main["ligands/index"].shape[0])
+        self._max_session = max((int(s["session"]) for s in sessions), default=0)
+        self._live: list[str] = []
+        self._parts_rows = 0
+        self._next_seq = self.compacted_through + 1
+        for seq, p in list_parts(self.path):
+            if seq <= self.compacted_through:  # already compacted: a crash left it behind
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(p)
+                continue
+            with h5util.open_ro(p) as f:
+                done.append(f["ligands/index"][()])
+                self._n_failed += int(np.count_nonzero(f["ligands/status"][()]))
+                self._max_session = max(self._max_session, int(f.attrs["session"]))
+            self._live.append(p)
+            self._parts_rows += len(done[-1])
+            self._next_seq = seq + 1
+        idx = np.concatenate(done)
+        n = max(int(self.meta.get("n_ligands", 0) or 0), int(idx.max()) + 1 if idx.size else 0)
+        self._done = np.zeros(n, dtype=bool)
+        self._done[idx] = True
+
+    def n_failed(self) -> int:
+        """Failed ligands committed so far (all sessions)."""
+        return self._n_failed
+
+    def record_stats(self, stats: dict) -> None:
+        """Commit a JSON-serialisable summary (e.g. final per-rank stats) of this session."""
+        self._write_part({}, stats_json=json.dumps(stats, sort_keys=True, default=str))
+
+    def done_indices(self) -> np.ndarray:
+        """Sorted global ligand indices already committed (main file and parts)."""
+        return np.flatnonzero(self._done).astype(np.int64)
+
+    # ---------------------------------------------------------------------------- append
+    def _smiles(self, indices: np.ndarray, items: list) -> list[str]:
+        path = self.meta.get("features")
+        if path and os.path.isfile(str(path)):
+            if self._features is None:
+                from hpcfold.store.feature_reader import FeatureStore
+
+                self._features = FeatureStore(str(path))
+            if len(indices) and int(indices.max()) < self._features.n_ligands:
+                return self._features.smiles(indices)
+        return [it.smiles if isinstance(it, Failure) else "" for it in items]
+
+    def append(self, indices, items: list[DockResult | Failure], info: dict) -> int:
+        """Commit one chunk (atomic). Returns the number of ligands written.
+
+        ``info`` keys (all optional): chunk_id, rank, device, host, t_start, t_done (unix s),
+        busy_s (kernel seconds of this chunk; ``seconds`` is accepted as an alias), wall_s
+        (worker wall seconds of this chunk; when 0 rank_stats uses the span of t_done),
+        smiles (list, else taken from the feature store named by meta['features']).
+        Other keys are kept as JSON in the chunk table's ``extra``. Indices already committed
+        are skipped with a warning (the first result wins), never duplicated.
+        """
+        if self.closed:
+            raise RuntimeError("ResultsWriter is closed")
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(idx) != len(items):
+            raise ValueError(f"{len(idx)} indices but {len(items)} items")
+        if len(np.unique(idx)) != len(idx) or (idx.size and idx.min() < 0):
+            raise ValueError("chunk indices must be unique and non-negative")
+        if idx.size and int(idx.max()) >= len(self._done):
+            self._done = np.concatenate([self._done, np.zeros(int(idx.max()) + 1, bool)])
+        smiles = list(info["smiles"]) if "smiles" in info else self._smiles(idx, items)
+        fresh = ~self._done[idx]
+        if not fresh.all():
+            warnings.warn(
+                f"results for ligands {idx[~fresh][:10].tolist()} already stored; kept the first",
+                stacklevel=2,
+            )
+        sel = np.flatnonzero(fresh)
+        cols = self._columns(idx[sel], [items[i] for i in sel], [smiles[i] for i in sel], info)
+        self._write_part(cols)
+        self._done[idx[sel]] = True
+        self._n_failed += int(np.count_nonzero(cols["ligands"][0]["status"]))
+        if self._parts_rows >= max(self._main_rows, self.min_compact_rows) or (
+            len(self._live) >= self.max_parts
+        ):
+            self.compact()
+        return len(sel)
+
+    def _columns(self, idx, items, smiles, info) -> dict:
+        items = [_checked(it, int(i)) for i, it in zip(idx, items)]
+        n, now = len(items), time.time()
+        rank, device = int(info.get("rank", 0)), str(info.get("device", ""))
+        chunk_id, t_done = int(info.get("chunk_id", -1)), float(info.get("t_done", now))
+        rows = {c: np.zeros((n, *t), d) for c, (d, t) in results_io.LIGAND_ROWS.items()}
+        rows["index"][:] = idx
+        rows["rank"][:], rows["chunk_id"][:], rows["t_done"][:] = rank, chunk_id, t_done
+        rows["session"][:] = self.session
+        rows["affinity"][:] = rows["inter"][:] = rows["intra"][:] = np.nan
+        rag: dict[str, list] = {c: [] for c in results_io.LIGAND_RAGGED}
+        empty = np.zeros(0, np.float32)
+        for k, it in enumerate(items):
+            rag["lig_id"].append(it.lig_id)
+            rag["smiles"].append(smiles[k] or (it.smiles if isinstance(it, Failure) else ""))
+            rag["device"].append(device)
+            if isinstance(it, Failure):
+                rows["status"][k], rows["reason"][k] = 1, int(it.reason) or int(Reason.DOCK_ERROR)
+                rag["message"].append(it.message)
+                for c in ("pose_affinity", "pose_inter", "pose_intra"):
+                    rag[c].append(empty)
+                rag["pose_coords"].append(np.zeros((0, 3), np.float32))
+                continue
+            m = (
+                len(it.affinity)
+                if self.max_poses is None
+                else min(len(it.affinity), self.max_poses)
+            )
+            rows["affinity"][k], rows["inter"][k] = it.affinity[0], it.inter[0]
+            rows["intra"][k], rows["terms"][k] = it.intra[0], it.terms[0]
+            rows["n_poses"][k], rows["n_atoms"][k] = m, it.coords.shape[1]
+            rows["seconds"][k] = it.seconds
+            rag["message"].append("")
+            rag["pose_affinity"].append(it.affinity[:m])
+            rag["pose_inter"].append(it.inter[:m])
+            rag["pose_intra"].append(it.intra[:m])
+            rag["pose_coords"].append(np.asarray(it.coords[:m]).reshape(-1, 3))
+        extra = {k: v for k, v in info.items() if k not in INFO_KEYS}
+        chunk_rows = {
+            "chunk_id": [chunk_id], "rank": [rank], "session": [self.session], "n": [n],
+            "n_failed": [int(rows["status"].sum())], "busy_s": [float(info.get("busy_s", info.get("seconds", 0.0)))],
+            "wall_s": [float(info.get("wall_s", 0.0))],
+            "t_start": [float(info.get("t_start", 0.0))], "t_done": [t_done],
+        }  # fmt: skip
+        chunk_rag = {
+            "device": [device], "host": [str(info.get("host", ""))],
+            "extra": [json.dumps(extra, sort_keys=True, default=str)],
+        }  # fmt: skip
+        return {"ligands": (rows, rag), "chunks": (chunk_rows, chunk_rag)}
+
+    def _write_part(self, cols: dict, session_meta: str | None = None, stats_json=None) -> None:
+        seq = self._next_seq
+        path = os.path.join(self.pdir, f"part-{seq:09d}.h5")
+
+        def write(f) -> None:
+            f.attrs.update(kind=results_io.PART_KIND, schema_version=SCHEMA_VERSION, seq=seq,
+                           session=self.session)  # fmt: skip
+            if session_meta is not None:
+                f.attrs.update(meta_json=session_meta, t_start=time.time(),
+                               host=socket.gethostname(), pid=os.getpid())  # fmt: skip
+            if stats_json is not None:
+                f.attrs["stats_json"] = stats_json
+            for group in results_io.GROUPS:
+                results_io.write_group(f, group, *cols.get(group, _empty_columns(group)))
+
+        h5util.atomic_h5(path, write, self.fsync)
+        self._next_seq += 1
+        self._live.append(path)
+        self._parts_rows += len(cols["ligands"][0]["index"]) if cols else 0
+
+    # ---------------------------------------------------------------------------- compaction
+    def compact(self) -> None:
+        """Fold all live parts into the main file (tmp + os.replace), then delete them."""
+        if not self._live:
+            return
+        live = list(self._live)
+        last_seq = int(PART_RE.match(os.path.basename(live[-1])).group(1))
+        main = h5util.open_ro(self.path)
+        parts = [h5util.open_ro(p) for p in live]
+        try:
+            sessions = json.loads(main.attrs["sessions_json"])
+            stats = results_io.json_attr(main, "stats_json", [])
+            stats += [json.loads(p.attrs["stats_json"]) for p in parts if "stats_json" in p.attrs]
+            for p in parts:
+                if "meta_json" in p.attrs:
+                    sessions.append({
+                        "session": int(p.attrs["session"]), "t_start": float(p.attrs["t_start"]),
+                        "host": str(p.attrs["host"]), "pid": int(p.attrs["pid"]),
+                        "meta": json.loads(p.attrs["meta_json"]),
+                    })  # fmt: skip
+
+            def write(f) -> None:
+                f.attrs.update(dict(main.attrs))
+                f.attrs.update(sessions_json=json.dumps(sessions), compacted_through=last_seq,
+                               stats_json=json.dumps(stats),
+                               updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+                results_io.concat_files(f, [main, *parts])
+
+            h5util.atomic_h5(self.path, write, self.fsync)
+        finally:
+            for f in (main, *parts):
+                f.close()
+        self.compacted_through = last_seq
+        for p in live:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+        if self.fsync:
+            h5util.fsync_dir(self.pdir)
+        self._main_rows += self._parts_rows
+        self._live, self._parts_rows = [], 0
+        self.n_compactions += 1
+
+    def close(self) -> None:
+        """Compact everything into ``results.h5`` (the parts directory is left empty)."""
+        if self.closed:
+            return
+        self.compact()
+        self.closed = True
+        if self._features is not None:
+            self._features.close()
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,255 @@
+"""Results store reader: ``open_results`` -> ``ResultsView``, and ``validate_results``.
+
+A view reads the main ``results.h5`` plus the parts not yet compacted (seq greater than the
+main file's ``compacted_through``), so it works while no writer is open, after a crash, and
+after compaction. Rows are deduplicated by ligand index (first committed wins) and sorted.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+
+import numpy as np
+
+from hpcfold.errors import UserError
+from hpcfold.store import h5util, results_io
+from hpcfold.types import SCHEMA_VERSION, Reason
+
+STATUS_NAMES = np.array(["ok", "failed"], dtype=object)
+
+
+def _open_sources(path: str):
+    """(main file, [live part files]) opened read-only; retries if a compaction races us."""
+    for attempt in range(5):
+        main = h5util.open_ro(path)
+        files = [main]
+        try:
+            if main.attrs.get("kind") != results_io.MAIN_KIND:
+                raise UserError(f"{path} is not an hpcfold results store")
+            if int(main.attrs["schema_version"]) != SCHEMA_VERSION:
+                raise UserError(f"{path}: results schema {main.attrs['schema_version']}")
+            through = int(main.attrs["compacted_through"])
+            for seq, p in results_io.list_parts(path):
+                if seq > through:
+                    files.append(h5util.open_ro(p))
+            return files
+        except FileNotFoundError:
+            for f in files:
+                f.close()
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _raw(files) -> tuple[dict, dict]:
+    """Concatenated ligand and chunk columns of all files, with source file and row."""
+    lig, chk = collections.defaultdict(list), collections.defaultdict(list)
+    for s, f in enumerate(files):
+        g = results_io.load_group(f, "ligands")
+        for k, v in g.items():
+            lig[k].append(v)
+        n = len(g["index"])
+        lig["_src"].append(np.full(n, s, np.int32))
+        lig["_row"].append(np.arange(n, dtype=np.int64))
+        for k, v in results_io.load_group(f, "chunks").items():
+            chk[k].append(v)
+
+    def cat(d):
+        return {
+            k: np.concatenate(v) if isinstance(v[0], np.ndarray) else h5util.text_array(sum(v, []))
+            for k, v in d.items()
+        }
+
+    return cat(lig), cat(chk)
+
+
+class ResultsView:
+    """Read-only results: ``table`` (numpy columns sorted by ligand index), ``poses(i)``,
+    ``meta``, ``chunks`` (per-chunk time series), ``rank_stats()``, ``sessions``."""
+
+    def __init__(self, path: str):
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise UserError(f"results store {self.path} not found")
+        self._files = _open_sources(self.path)
+        main = self._files[0]
+        self.meta: dict = json.loads(main.attrs["meta_json"])
+        self.sessions: list = json.loads(main.attrs["sessions_json"])
+        for f in self._files[1:]:
+            if "meta_json" in f.attrs:
+                self.sessions.append({"session": int(f.attrs["session"]),
+                                      "t_start": float(f.attrs["t_start"]),
+                                      "meta": json.loads(f.attrs["meta_json"])})  # fmt: skip
+        self.stats: list = results_io.json_attr(main, "stats_json", [])
+        self.stats += [json.loads(f.attrs["stats_json"]) for f in self._files[1:]
+                       if "stats_json" in f.attrs]  # fmt: skip
+        self.n_parts = len(self._files) - 1
+        lig, self.chunks = _raw(self._files)
+        self.raw_rows = len(lig["index"])
+        order = np.lexsort((np.arange(len(lig["index"])), lig["index"]))
+        keep = np.ones(len(order), bool)
+        keep[1:] = lig["index"][order][1:] != lig["index"][order][:-1]
+        sel = order[keep]
+        self.duplicates = int(len(order) - len(sel))
+        self._src, self._row = lig.pop("_src")[sel], lig.pop("_row")[sel]
+        t = {k: v[sel] for k, v in lig.items()}
+        t["status_code"] = t["status"]
+        t["status"] = STATUS_NAMES[np.clip(t["status"], 0, 1)]
+        t["reason_name"] = h5util.text_array([Reason(int(r)).name for r in t["reason"]])
+        self.table: dict[str, np.ndarray] = t
+
+    def __len__(self) -> int:
+        return int(len(self.table["index"]))
+
+    def row_of(self, index: int) -> int:
+        idx = self.table["index"]
+        r = int(np.searchsorted(idx, index))
+        if r >= len(idx) or idx[r] != index:
+            raise KeyError(f"ligand {index} has no result in {self.path}")
+        return r
+
+    def poses(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(coords (M, n, 3) float32, affinity (M,)) of ligand with global index ``i``."""
+        r = self.row_of(int(i))
+        return results_io.read_poses(self._files[int(self._src[r])], int(self._row[r]))
+
+    def rank_stats(self) -> dict[str, np.ndarray]:
+        """Per rank over all sessions: ligands, chunks, busy_s, wall_s, busy_fraction, device.
+
+        wall_s sums the chunks' wall_s when the screen passed it, else it is the span of that
+        rank's chunk completions per session (first chunk start to last t_done).
+        """
+        c = self.chunks
+        ranks = np.unique(c["rank"]) if len(c["rank"]) else np.zeros(0, np.int32)
+        out = {k: [] for k in ("rank", "device", "ligands", "chunks", "busy_s", "wall_s")}
+        for r in ranks.tolist():
+            m = (c["rank"] == r) & (c["n"] > 0)
+            if not m.any():
+                continue
+            out["rank"].append(r)
+            out["device"].append(str(c["device"][m][-1]))
+            out["ligands"].append(int(c["n"][m].sum()))
+            out["chunks"].append(int(m.sum()))
+            out["busy_s"].append(float(c["busy_s"][m].sum()))
+            wall = float(c["wall_s"][m].sum())
+            if wall <= 0:
+                for sess in np.unique(c["session"][m]).tolist():
+                    ms = m & (c["session"] == sess)
+                    wall += float(c["t_done"][ms].max() - (c["t_done"][ms] - c["busy_s"][ms]).min())
+            out["wall_s"].append(wall)
+        res = {k: np.asarray(v) for k, v in out.items()}
+        res["device"] = h5util.text_array(out["device"])
+        wall = res["wall_s"].astype(np.float64)
+        res["busy_fraction"] = np.divide(
+            res["busy_s"], wall, out=np.zeros_like(wall), where=wall > 0
+        )
+        return res
+
+    def describe(self) -> dict:
+        t = self.table
+        ok = t["status_code"] == 0
+        n_lig = self.meta.get("n_ligands")
+        aff = t["affinity"][ok]
+        reasons = collections.Counter(t["reason_name"][~ok].tolist())
+        rs = self.rank_stats()
+        return {
+            "kind": "results", "path": self.path, "schema_version": SCHEMA_VERSION,
+            "total": len(self), "ok": int(ok.sum()), "failed": int((~ok).sum()),
+            "n_ligands": None if n_lig is None else int(n_lig),
+            "missing": None if n_lig is None else int(n_lig) - len(self),
+            "failures_by_reason": dict(sorted(reasons.items())),
+            "best_affinity": float(aff.min()) if aff.size else None,
+            "median_affinity": float(np.median(aff)) if aff.size else None,
+            "chunks": int(np.count_nonzero(self.chunks["n"] > 0)), "sessions": len(self.sessions),
+            "uncompacted_parts": self.n_parts, "duplicates": self.duplicates,
+            "ranks": [
+                {"rank": int(r), "device": str(d), "ligands": int(n), "busy_fraction": float(b)}
+                for r, d, n, b in zip(rs["rank"], rs["device"], rs["ligands"], rs["busy_fraction"])
+            ],
+            "meta": {k: self.meta[k] for k in ("receptor_sha256", "features", "versions")
+                     if k in self.meta},
+            "bytes": int(os.path.getsize(self.path)),
+        }  # fmt: skip
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files = []
+
+    def __enter__(self) -> ResultsView:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_results(path: str) -> ResultsView:
+    return ResultsView(path)
+
+
+def validate_results(path: str, check_features: bool = True) -> dict:
+    """Counts and consistency checks of a results store (main file plus live parts).
+
+    Returns ``{'valid', 'errors', 'total', 'ok', 'failed', 'duplicates', 'n_ligands',
+    'missing', 'parts'}``; ``valid`` is False when any check fails (``errors`` says which).
+    """
+    errors: list[str] = []
+    with ResultsView(path) as v:
+        t, n = v.table, len(v)
+        if v.duplicates:
+            errors.append(f"{v.duplicates} duplicate ligand rows")
+        n_lig = v.meta.get("n_ligands")
+        if n_lig is not None and n and (t["index"].min() < 0 or t["index"].max() >= int(n_lig)):
+            errors.append(f"ligand index outside [0, {n_lig})")
+        ok = t["status_code"] == 0
+        if np.any((t["status_code"] != 0) & (t["status_code"] != 1)):
+            errors.append("status codes other than 0/1")
+        if np.any(ok & ((t["n_poses"] < 1) | ~np.isfinite(t["affinity"]) | (t["reason"] != 0))):
+            errors.append("ok rows without poses, with a non-finite affinity or a reason")
+        if np.any(~ok & ((t["n_poses"] != 0) | (t["reason"] == 0))):
+            errors.append("failed rows with poses or without a reason")
+        if any(not s for s in t["lig_id"]):
+            errors.append("empty ligand ids")
+        if int(v.chunks["n"].sum()) != v.raw_rows:
+            errors.append(f"chunk table counts {int(v.chunks['n'].sum())} rows, found {v.raw_rows}")
+        errors.extend(_check_ragged(v._files))
+        feats = v.meta.get("features")
+        if check_features and feats and os.path.isfile(str(feats)) and n:
+            from hpcfold.store.feature_reader import FeatureStore
+
+            with FeatureStore(str(feats)) as fs:
+                if n_lig is not None and fs.n_ligands != int(n_lig):
+                    errors.append(f"feature store has {fs.n_ligands} ligands, meta {n_lig}")
+                elif int(t["index"].max()) < fs.n_ligands:
+                    want = fs.ids(t["index"])
+                    bad = sum(a != b for a, b in zip(want, t["lig_id"].tolist()))
+                    if bad:
+                        errors.append(f"{bad} ligand ids differ from the feature store's")
+        return {
+            "valid": not errors, "errors": errors, "total": n, "ok": int(ok.sum()),
+            "failed": int((~ok).sum()), "duplicates": v.duplicates,
+            "n_ligands": None if n_lig is None else int(n_lig),
+            "missing": None if n_lig is None else int(n_lig) - n, "parts": v.n_parts,
+        }  # fmt: skip
+
+
+def _check_ragged(files) -> list[str]:
+    errors = []
+    for f in files:
+        g = f["ligands"]
+        n_poses, n_atoms = g["n_poses"][()].astype(np.int64), g["n_atoms"][()].astype(np.int64)
+        want = {"pose_affinity": n_poses, "pose_inter": n_poses, "pose_intra": n_poses,
+                "pose_coords": n_poses * n_atoms}  # fmt: skip
+        for col, (_, _) in results_io.LIGAND_RAGGED.items():
+            off = g[col]["offsets"][()]
+            if len(off) != len(n_poses) + 1 or off[0] != 0 or np.any(np.diff(off) < 0):
+                errors.append(f"{f.filename}: bad offsets in {col}")
+            elif off[-1] != g[col]["data"].shape[0]:
+                errors.append(f"{f.filename}: {col} offsets do not match its data")
+            elif col in want and not np.array_equal(np.diff(off), want[col]):
+                errors.append(f"{f.filename}: {col} sizes do not match n_poses/n_atoms")
+    return errors

@@ -1,0 +1,2 @@
+def test_fixture(small_screen):
+    print(small_screen)

@@ -1,0 +1,61 @@
+"""Wire format round trips (numpy buffers and JSON, no pickle)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hpcfold.mpi import messages as msg
+from hpcfold.types import DockResult, Failure, Reason
+
+
+def make_result(lig_id: str, m: int, n: int, seed: int) -> DockResult:
+    rng = np.random.default_rng(seed)
+    return DockResult(
+        lig_id=lig_id,
+        coords=rng.normal(size=(m, n, 3)).astype(np.float32),
+        affinity=rng.normal(size=m).astype(np.float32),
+        inter=rng.normal(size=m).astype(np.float32),
+        intra=rng.normal(size=m).astype(np.float32),
+        terms=rng.normal(size=(m, 5)).astype(np.float32),
+        seconds=0.25,
+    )
+
+
+def test_assign_round_trip():
+    buf = msg.encode_assign(7, 1, 2, np.array([4, 9, 11]))
+    assert buf.dtype == np.int64
+    cid, attempt, bucket, idx = msg.decode_assign(buf)
+    assert (cid, attempt, bucket, idx.tolist()) == (7, 1, 2, [4, 9, 11])
+
+
+def test_result_round_trip_is_bitwise():
+    items = [
+        make_result("a", 9, 21, 0),
+        Failure("b", "x.smi:2", "CCO", Reason.NONFINITE_ENERGY, "nan énergie"),
+        make_result("c", 1, 5, 1),
+    ]
+    info = {"chunk_id": 3, "rank": 2, "device": "cpu:1", "seconds": 1.5, "busy": 0.9}
+    buf = msg.encode_result(items, info)
+    assert buf.dtype == np.uint8
+    got, ginfo, err = msg.decode_result(buf)
+    assert err is None and ginfo == info
+    assert isinstance(got[1], Failure) and got[1] == items[1]
+    for a, b in ((items[0], got[0]), (items[2], got[2])):
+        assert b.lig_id == a.lig_id and b.seconds == a.seconds
+        for name in ("coords", "affinity", "inter", "intra", "terms"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+def test_error_result_and_bad_input():
+    items, info, err = msg.decode_result(msg.encode_result(None, {"chunk_id": 1}, "boom"))
+    assert items == [] and err == "boom" and info == {"chunk_id": 1}
+    with pytest.raises(ValueError, match="not an hpcfold"):
+        msg.decode_result(np.zeros(16, np.uint8))
+    with pytest.raises(TypeError):
+        msg.encode_result([object()], {})
+
+
+def test_json_round_trip():
+    assert msg.decode_json(msg.encode_json({"a": [1, 2], "b": "é"})) == {"a": [1, 2], "b": "é"}

@@ -1,0 +1,82 @@
+"""The user guide documents every config key and every CLI sub-command; the HPC guide covers
+its topics; relative links in both guides point at files that exist."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+import typing
+
+import pytest
+
+from hpcfold import config
+from hpcfold.cli import COMMANDS
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+USER_GUIDE = ROOT / "docs" / "user-guide.md"
+HPC_GUIDE = ROOT / "docs" / "hpc-guide.md"
+
+
+def _section(text: str, heading: str) -> str:
+    """Text of the '## heading' section, up to the next level-2 heading."""
+    m = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert m, f"section '## {heading}' missing"
+    return m.group(1)
+
+
+def _dataclass_keys(cls, prefix: str = "") -> list[str]:
+    """Dotted user keys of a config dataclass, walked independently of config.config_keys."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        out.append(prefix + f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += _dataclass_keys(hints[f.name], prefix + f.name + ".")
+    return out
+
+
+def test_walk_matches_config_keys():
+    assert _dataclass_keys(config.ScreenConfig) == config.config_keys()
+    sections = {k.split(".")[0] for k in config.config_keys() if "." in k}
+    assert sections >= {"box", "search", "device", "prep"}
+
+
+@pytest.mark.parametrize("key", _dataclass_keys(config.ScreenConfig))
+def test_config_key_documented(key):
+    reference = _section(USER_GUIDE.read_text(), "Config reference")
+    # each key has its own table row: | `search.preset` | default | meaning |
+    assert re.search(rf"^\| `{re.escape(key)}` \|", reference, re.M), (
+        f"config key {key!r} is not in the user guide's config reference"
+    )
+
+
+def test_no_stale_keys_documented():
+    reference = _section(USER_GUIDE.read_text(), "Config reference")
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", reference, re.M))
+    assert documented == set(config.config_keys())
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_command_documented(command):
+    commands = _section(USER_GUIDE.read_text(), "Commands")
+    assert re.search(rf"^### hpcfold {command}\s*$", commands, re.M), command
+
+
+def test_hpc_guide_topics():
+    text = HPC_GUIDE.read_text().lower()
+    for topic in ("mpirun", "srun", "binding", "chunk_size", "compile_cache", "gpu memory",
+                  "resum", "wall-clock"):  # fmt: skip
+        assert topic in text, topic
+    for job in sorted((ROOT / "jobs").glob("*.sh")):
+        assert f"jobs/{job.name}" in HPC_GUIDE.read_text(), f"{job.name} not described"
+
+
+@pytest.mark.parametrize("doc", [USER_GUIDE, HPC_GUIDE], ids=lambda p: p.name)
+def test_relative_links_exist(doc):
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+        if "://" in target:
+            continue
+        assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
