@@ -17,9 +17,7 @@ from rdkit.Chem import rdPartialCharges
 
 from hpcfold.chem.typing import FlexModel
 
-_ATOM_FMT = (
-    "{:6s}{:5d} {:<4s}{:1s}{:3s} {:1s}{:4d}{:1s}   {:8.3f}{:8.3f}{:8.3f}{:6.2f}{:6.2f}  {:+8.3f} {:<2s}"
-)
+_ATOM_FMT = "{:6s}{:5d} {:<4s}{:1s}{:3s} {:1s}{:4d}{:1s}   {:8.3f}{:8.3f}{:8.3f}{:6.2f}{:6.2f}  {:+8.3f} {:<2s}"
 
 
 def gasteiger_charges(mol: Chem.Mol) -> np.ndarray:
@@ -71,15 +69,16 @@ def atom_line(count: int, name, res, chain, num, xyz, charge: float, ad_type: st
     )  # fmt: skip
 
 
-def _smiles_remarks(mol: Chem.Mol, numbering: dict[int, int]) -> list[str]:
-    """REMARK SMILES / SMILES IDX / H PARENT lines (meeko's layout) for ``numbering``."""
+def _smiles_remarks(mol: Chem.Mol, numbering: dict[int, int]) -> tuple[list[str], str]:
+    """REMARK SMILES / SMILES IDX / H PARENT lines (meeko's layout) and the SMILES."""
     heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() != 1]
     try:  # as meeko: RemoveHs with sanitization (re-perceives aromaticity for the SMILES)
         noh = Chem.RemoveHs(mol)
     except Exception:
         noh = Chem.RemoveHs(mol, sanitize=False)
     if noh.GetNumAtoms() != len(heavy):  # kept H (isotopes, stereo imines): no index map
-        return [f"REMARK SMILES {Chem.MolToSmiles(noh)}"]
+        smiles = Chem.MolToSmiles(noh)
+        return [f"REMARK SMILES {smiles}"], smiles
     smiles = Chem.MolToSmiles(noh)
     out_order = list(noh.GetPropsAsDict(True, True)["_smilesAtomOutputOrder"])
     rank = {heavy[k]: pos + 1 for pos, k in enumerate(out_order)}
@@ -90,11 +89,12 @@ def _smiles_remarks(mol: Chem.Mol, numbering: dict[int, int]) -> list[str]:
         else:  # a kept (polar) hydrogen
             parent = mol.GetAtomWithIdx(key).GetNeighbors()[0].GetIdx()
             parent_strings.append(f" {rank.get(parent, 0)} {num}")
-    return (
+    lines = (
         [f"REMARK SMILES {smiles}"]
         + _break_lines(idx_strings, "REMARK SMILES IDX")
         + _break_lines(parent_strings, "REMARK H PARENT")
     )
+    return lines, smiles
 
 
 def _break_lines(strings: list[str], prefix: str, max_len: int = 79) -> list[str]:
@@ -113,8 +113,10 @@ def write_ligand_pdbqt(
     charges: np.ndarray,
     flex: FlexModel,
     remarks: bool = True,
-) -> tuple[str, list[int]]:
-    """PDBQT text of ``mol`` (explicit H, one conformer) and the RDKit index of each ATOM line.
+) -> tuple[str, list[int], str]:
+    """PDBQT text of ``mol`` (explicit H, one conformer), the RDKit index of each ATOM line and
+    the canonical isomeric SMILES of the heavy atoms written in ``REMARK SMILES`` ('' when
+    ``remarks`` is False).
 
     ``charges``: (n,) per RDKit atom, already merged (see ``merged_charges``).
     """
@@ -147,13 +149,14 @@ def write_ligand_pdbqt(
                 continue
             a, b = flex.connectivity[node, child]
             begin, end = numbering[a], len(numbering) + 1
-            lines.append("BRANCH %3d %3d" % (begin, end))
+            lines.append(f"BRANCH {begin:3d} {end:3d}")
             walk(child, b)
-            lines.append("ENDBRANCH %3d %3d" % (begin, end))
+            lines.append(f"ENDBRANCH {begin:3d} {end:3d}")
 
     walk(flex.root, -1)
+    smiles = ""
     if remarks:
-        lines[:0] = _smiles_remarks(mol, numbering)
-    lines.append("TORSDOF %d" % flex.n_torsions)
+        lines[:0], smiles = _smiles_remarks(mol, numbering)
+    lines.append(f"TORSDOF {flex.n_torsions}")
     order = sorted(numbering, key=numbering.get)
-    return "\n".join(lines) + "\n", order
+    return "\n".join(lines) + "\n", order, smiles

@@ -198,7 +198,8 @@ def embed_3d(mol: Chem.Mol, lig_id: str, opts: PrepOptions) -> Chem.Mol:
 def _check_size(rec: LigandRecord, opts: PrepOptions) -> None:
     if rec.n_heavy > opts.max_heavy_atoms:
         raise PrepError(
-            Reason.TOO_LARGE, f"{rec.n_heavy} heavy atoms, more than the limit {opts.max_heavy_atoms}"
+            Reason.TOO_LARGE,
+            f"{rec.n_heavy} heavy atoms, more than the limit {opts.max_heavy_atoms}",
         )
     if rec.n_torsions > opts.max_torsions:
         raise PrepError(
@@ -228,7 +229,7 @@ def record_from_mol(molh: Chem.Mol, lig_id: str, source: str, opts: PrepOptions)
             f"{flex.n_torsions} torsions, more than the limit {opts.max_torsions}",
         )
     charges = merged_charges(molh, gasteiger_charges(molh), flex.ignore)
-    text, order = write_ligand_pdbqt(molh, ad, charges, flex)
+    text, order, smiles = write_ligand_pdbqt(molh, ad, charges, flex)
     try:
         rec = parse_ligand_pdbqt(text, lig_id, source)
     except ValueError as exc:
@@ -243,7 +244,6 @@ def record_from_mol(molh: Chem.Mol, lig_id: str, source: str, opts: PrepOptions)
     bonds_arr = np.array(sorted(bonds), dtype=np.int32).reshape(-1, 3)
     heavy = [order[k] for k in np.flatnonzero(rec.xs_types >= 0)]
     autos, truncated = symmetry.mol_automorphisms(molh, heavy, opts.max_automorphisms)
-    smiles = Chem.MolToSmiles(Chem.RemoveHs(molh, sanitize=False))
     rec = dataclasses.replace(
         rec,
         smiles=smiles,
@@ -290,7 +290,9 @@ def prepare_mol(
     except PrepError as exc:
         return Failure(lig_id, source, smiles, exc.reason, exc.message)
     except Exception as exc:  # every ligand comes out as a record or a Failure
-        return Failure(lig_id, source, smiles, Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        return Failure(
+            lig_id, source, smiles, Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+        )
 
 
 def _pdbqt_record(raw: RawRecord, opts: PrepOptions) -> LigandRecord:

@@ -73,4 +73,6 @@ def mol_automorphisms(
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
         if i in pos and j in pos:
             bonds.append((pos[i], pos[j]))
-    return graph_automorphisms(elements, np.array(bonds, dtype=np.int64).reshape(-1, 2), max_matches)
+    return graph_automorphisms(
+        elements, np.array(bonds, dtype=np.int64).reshape(-1, 2), max_matches
+    )

@@ -196,7 +196,7 @@ def _root_body(graph: dict[int, list[int]], members: dict[int, list[int]]) -> in
         if not leaves:  # cannot happen for a tree; guard against an endless loop
             break
         for leaf in leaves:
-            for v, e in g.items():
+            for e in g.values():
                 if leaf in e:
                     e.remove(leaf)
             del g[leaf]
@@ -239,9 +239,7 @@ def build_flex_model(mol: Chem.Mol, ad_types: list[str]) -> FlexModel:
     root = _root_body(bgraph, members)
     # merge one-atom terminal bodies into their parent (decided for all bodies at once)
     remove = {
-        b: m[0]
-        for b, m in members.items()
-        if len(m) == 1 and len(bgraph[b]) == 1 and b != root
+        b: m[0] for b, m in members.items() if len(m) == 1 and len(bgraph[b]) == 1 and b != root
     }
     for b, atom in remove.items():
         host = bgraph[b][0]

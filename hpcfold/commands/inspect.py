@@ -56,7 +56,8 @@ def _unfinalized(path: str) -> dict:
     keys, reasons = set(), collections.Counter()
     for rel in features.list_sources(sdir):
         with h5util.open_ro(os.path.join(sdir, rel)) as f:
-            k, r = f["ligands/key"][()], f["ligands/reason"][()]
+            rows = f["ligands/rows"][()]
+            k, r = rows["key"], rows["reason"]
         for kk, rr in zip(map(tuple, k.tolist()), r.tolist()):
             if kk not in keys:
                 keys.add(kk)

@@ -27,23 +27,55 @@ _MPI_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MV2_CO
 
 def add_arguments(parser) -> None:
     d = PrepOptions()
-    parser.add_argument("ligands", nargs="+", metavar="LIGAND_FILE",
-                        help="SMILES (.smi/.ism/.txt), SDF (.sdf) or PDBQT files, optionally .gz")
+    parser.add_argument(
+        "ligands",
+        nargs="+",
+        metavar="LIGAND_FILE",
+        help="SMILES (.smi/.ism/.txt), SDF (.sdf) or PDBQT files, optionally .gz",
+    )
     parser.add_argument("-o", "--output", required=True, help="feature store to write (lib.h5)")
-    parser.add_argument("--seed", type=int, default=d.seed,
-                        help="embedding seed, xor-ed with crc32 of each ligand id (default 0)")
-    parser.add_argument("--max-heavy-atoms", type=int, default=d.max_heavy_atoms,
-                        help=f"larger ligands fail as TOO_LARGE (default {d.max_heavy_atoms})")
-    parser.add_argument("--max-torsions", type=int, default=d.max_torsions,
-                        help=f"more torsions fail as TOO_MANY_TORSIONS (default {d.max_torsions})")
-    parser.add_argument("--max-automorphisms", type=int, default=d.max_automorphisms,
-                        help=f"cap on symmetry matches kept (default {d.max_automorphisms})")
-    parser.add_argument("--embed-max-iterations", type=int, default=d.embed_max_iterations,
-                        help=f"ETKDGv3 maxIterations (default {d.embed_max_iterations})")
-    parser.add_argument("--ff-max-iterations", type=int, default=d.ff_max_iterations,
-                        help=f"MMFF/UFF clean-up steps, 0 = none (default {d.ff_max_iterations})")
-    parser.add_argument("--commit-every", type=int, default=200,
-                        help="ligands per crash-safe commit of each rank's shard (default 200)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="embedding seed, xor-ed with crc32 of each ligand id (default 0)",
+    )
+    parser.add_argument(
+        "--max-heavy-atoms",
+        type=int,
+        default=d.max_heavy_atoms,
+        help=f"larger ligands fail as TOO_LARGE (default {d.max_heavy_atoms})",
+    )
+    parser.add_argument(
+        "--max-torsions",
+        type=int,
+        default=d.max_torsions,
+        help=f"more torsions fail as TOO_MANY_TORSIONS (default {d.max_torsions})",
+    )
+    parser.add_argument(
+        "--max-automorphisms",
+        type=int,
+        default=d.max_automorphisms,
+        help=f"cap on symmetry matches kept (default {d.max_automorphisms})",
+    )
+    parser.add_argument(
+        "--embed-max-iterations",
+        type=int,
+        default=d.embed_max_iterations,
+        help=f"ETKDGv3 maxIterations (default {d.embed_max_iterations})",
+    )
+    parser.add_argument(
+        "--ff-max-iterations",
+        type=int,
+        default=d.ff_max_iterations,
+        help=f"MMFF/UFF clean-up steps, 0 = none (default {d.ff_max_iterations})",
+    )
+    parser.add_argument(
+        "--commit-every",
+        type=int,
+        default=200,
+        help="ligands per crash-safe commit of each rank's shard (default 200)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")  # fmt: skip
 
 
@@ -157,29 +189,29 @@ def run_prep(
     ``comm``: an mpi4py communicator or None (one process). Returns ``finalize``'s counts on rank
     0, None on the other ranks. Raises UserError for a missing input or an unwritable output.
     """
-    from hpcfold.store.features import FeatureWriter, completed_keys, finalize
+    from hpcfold.store.features import FeatureWriter, completed_keys, finalize, shards_dir
 
     inputs = [os.fspath(p) for p in inputs]
+    output = os.fspath(output)
     rank = comm.Get_rank() if comm is not None else 0
     size = comm.Get_size() if comm is not None else 1
     for path in inputs:
         check_readable(path)
     _check_output(output)
-    done = completed_keys(output) if os.path.isdir(output + ".shards") else set()
+    done = completed_keys(output) if os.path.isdir(shards_dir(output)) else set()
     run_id = _run_id(comm)
     if comm is not None and size > 1:
         comm.Barrier()  # every rank has read the resume keys before anyone writes
-    mine, mine_done = [], 0
     bar = None
-    if rank == 0:  # count rank 0's share for the bar (a streaming pass, no chemistry)
-        g = 0
+    if rank == 0 and progress:  # count rank 0's share for the bar (a streaming pass)
+        g = mine = mine_done = 0
         for fi, path in enumerate(inputs):
             for raw in iter_records(path):
                 if g % size == 0:
-                    mine.append(1)
+                    mine += 1
                     mine_done += (fi, raw.index) in done
                 g += 1
-        bar = _Bar(len(mine), mine_done, size, progress)
+        bar = _Bar(mine, mine_done, size, progress)
     writer = FeatureWriter(output, rank, run_id, inputs, batch_size=commit_every)
     try:
         g = 0

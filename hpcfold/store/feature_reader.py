@@ -138,7 +138,7 @@ class FeatureStore:
             return f
         path = os.path.join(self._sdir, self._shard_paths[s])
         try:
-            f = h5util.open_ro(path)
+            f = segments.Shard(h5util.open_ro(path))
         except FileNotFoundError as exc:
             raise UserError(f"feature store shard {path} is missing") from exc
         if str(f.attrs.get("uuid")) != self._shard_uuids[s]:

@@ -93,7 +93,7 @@ def completed_keys(path: str) -> set[tuple[int, int]]:
         keys: set[tuple[int, int]] = set()
         for rel in list_sources(sdir):
             with h5util.open_ro(os.path.join(sdir, rel)) as f:
-                k = f["ligands/key"][()]
+                k = segments.read_keys(f)
             keys.update(zip(k[:, 0].tolist(), k[:, 1].tolist()))
         return keys
 
@@ -194,8 +194,8 @@ class FeatureWriter:
 def _read_source(path: str):
     with h5util.open_ro(path) as f:
         segments.check_shard(f, path)
-        keys = f["ligands/key"][()]
-        buckets = f["ligands/bucket"][()]
+        keys = segments.read_keys(f)
+        buckets = f["ligands/rows"].fields("bucket")[()]
         items = segments.read_rows(f, 0, len(keys))
     return keys, buckets, items
 

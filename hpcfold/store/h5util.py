@@ -112,13 +112,6 @@ def concat(arrays: Sequence[np.ndarray], dtype, tail: tuple[int, ...] = ()) -> n
     return np.concatenate([np.asarray(a, dtype=dtype).reshape(-1, *tail) for a in arrays])
 
 
-def put_ragged(group: h5py.Group, name: str, arrays: Sequence[np.ndarray], dtype, tail=()):
-    """Store a list of arrays (row i has shape (k_i, *tail)) as ``name/data`` + ``name/offsets``."""
-    g = group.create_group(name)
-    put(g, "data", concat(arrays, dtype, tail))
-    put(g, "offsets", offsets_from_lengths([len(a) for a in arrays]), compress=False)
-
-
 def put_text(group: h5py.Group, name: str, texts: Sequence[str]) -> None:
     """Store strings as ragged UTF-8 bytes (``name/data`` uint8, ``name/offsets`` int64)."""
     encoded = [t.encode("utf-8", "surrogateescape") for t in texts]
@@ -126,19 +119,6 @@ def put_text(group: h5py.Group, name: str, texts: Sequence[str]) -> None:
     blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     put(g, "data", blob)
     put(g, "offsets", offsets_from_lengths([len(b) for b in encoded]), compress=False)
-
-
-def read_ragged_rows(g: h5py.Group, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``[start, stop)`` of a ragged group: (data slice, offsets rebased to 0), two reads."""
-    off = g["offsets"][start : stop + 1]
-    data = g["data"][int(off[0]) : int(off[-1])] if stop > start else g["data"][0:0]
-    return data, off - off[0]
-
-
-def read_text_rows(g: h5py.Group, start: int, stop: int) -> list[str]:
-    """Decoded strings of rows ``[start, stop)`` of a text group (contiguous reads)."""
-    data, off = read_ragged_rows(g, start, stop)
-    return split_text(data, off)
 
 
 def split_text(data: np.ndarray, off: np.ndarray) -> list[str]:

@@ -50,11 +50,6 @@ INFO_KEYS = (
 META_MUST_MATCH = ("n_ligands", "receptor_sha256")
 
 
-def _empty_columns(group: str) -> tuple[dict, dict]:
-    rows, rag = results_io.GROUPS[group]
-    return {c: np.zeros((0, *t), d) for c, (d, t) in rows.items()}, {c: [] for c in rag}
-
-
 def _checked(item, index: int) -> DockResult | Failure:
     """A DockResult with consistent shapes and finite values, else the matching Failure."""
     if isinstance(item, Failure):
@@ -92,6 +87,7 @@ class ResultsWriter:
         min_compact_rows: int = 4096,
         max_parts: int = 1024,
         max_poses: int | None = None,
+        commit_seconds: float = 0.0,
         fsync: bool = True,
     ):
         self.path = os.fspath(path)
@@ -99,6 +95,9 @@ class ResultsWriter:
         self.meta = dict(meta)
         self.min_compact_rows, self.max_parts = int(min_compact_rows), int(max_parts)
         self.max_poses, self.fsync = max_poses, fsync
+        self.commit_seconds = float(commit_seconds)
+        self._pending: list[dict] = []
+        self._last_commit = time.monotonic()
         try:
             os.makedirs(self.pdir, exist_ok=True)
         except OSError as exc:
@@ -129,7 +128,7 @@ class ResultsWriter:
                 created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )  # fmt: skip
             for group in results_io.GROUPS:
-                results_io.write_group(f, group, *_empty_columns(group))
+                results_io.write_group(f, group, results_io.empty_group(group))
 
         try:
             h5util.atomic_h5(self.path, write, self.fsync)
@@ -155,9 +154,10 @@ class ResultsWriter:
                     )
             self.compacted_through = int(main.attrs["compacted_through"])
             sessions = json.loads(main.attrs["sessions_json"])
-            done = [main["ligands/index"][()]]
-            self._n_failed = int(np.count_nonzero(main["ligands/status"][()]))
-            self._main_rows = int(main["ligands/index"].shape[0])
+            rows = main["ligands/rows"].fields(["index", "status"])[()]
+            done = [rows["index"]]
+            self._n_failed = int(np.count_nonzero(rows["status"]))
+            self._main_rows = len(rows)
         self._max_session = max((int(s["session"]) for s in sessions), default=0)
         self._live: list[str] = []
         self._parts_rows = 0
@@ -168,8 +168,9 @@ class ResultsWriter:
                     os.unlink(p)
                 continue
             with h5util.open_ro(p) as f:
-                done.append(f["ligands/index"][()])
-                self._n_failed += int(np.count_nonzero(f["ligands/status"][()]))
+                rows = f["ligands/rows"].fields(["index", "status"])[()]
+                done.append(rows["index"])
+                self._n_failed += int(np.count_nonzero(rows["status"]))
                 self._max_session = max(self._max_session, int(f.attrs["session"]))
             self._live.append(p)
             self._parts_rows += len(done[-1])
@@ -206,6 +207,10 @@ class ResultsWriter:
     def append(self, indices, items: list[DockResult | Failure], info: dict) -> int:
         """Commit one chunk (atomic). Returns the number of ligands written.
 
+        With ``commit_seconds`` > 0 chunks are grouped: they are committed together once that
+        many seconds passed since the last commit (and by ``flush``/``close``); a crash loses
+        at most that window, which a rerun redoes (the committed store stays consistent).
+
         ``info`` keys (all optional): chunk_id, rank, device, host, t_start, t_done (unix s),
         busy_s (kernel seconds of this chunk; ``seconds`` is accepted as an alias), wall_s
         (worker wall seconds of this chunk; when 0 rank_stats uses the span of t_done),
@@ -231,37 +236,43 @@ class ResultsWriter:
             )
         sel = np.flatnonzero(fresh)
         cols = self._columns(idx[sel], [items[i] for i in sel], [smiles[i] for i in sel], info)
-        self._write_part(cols)
+        self._pending.append(cols)
         self._done[idx[sel]] = True
-        self._n_failed += int(np.count_nonzero(cols["ligands"][0]["status"]))
+        self._n_failed += int(np.count_nonzero(cols["ligands"]["rows"]["status"]))
+        if time.monotonic() - self._last_commit >= self.commit_seconds:
+            self.flush()
+        return len(sel)
+
+    def flush(self) -> None:
+        """Commit the pending chunks as one part file; compact when the parts are big enough."""
+        self._last_commit = time.monotonic()
+        if not self._pending:
+            return
+        self._write_part(results_io.merge_columns(self._pending))
+        self._pending = []
         if self._parts_rows >= max(self._main_rows, self.min_compact_rows) or (
             len(self._live) >= self.max_parts
         ):
             self.compact()
-        return len(sel)
 
     def _columns(self, idx, items, smiles, info) -> dict:
         items = [_checked(it, int(i)) for i, it in zip(idx, items)]
         n, now = len(items), time.time()
         rank, device = int(info.get("rank", 0)), str(info.get("device", ""))
         chunk_id, t_done = int(info.get("chunk_id", -1)), float(info.get("t_done", now))
-        rows = {c: np.zeros((n, *t), d) for c, (d, t) in results_io.LIGAND_ROWS.items()}
-        rows["index"][:] = idx
-        rows["rank"][:], rows["chunk_id"][:], rows["t_done"][:] = rank, chunk_id, t_done
-        rows["session"][:] = self.session
-        rows["affinity"][:] = rows["inter"][:] = rows["intra"][:] = np.nan
-        rag: dict[str, list] = {c: [] for c in results_io.LIGAND_RAGGED}
-        empty = np.zeros(0, np.float32)
+        rows = np.zeros(n, results_io.LIGAND_DTYPE)
+        rows["index"], rows["rank"], rows["chunk_id"] = idx, rank, chunk_id
+        rows["t_done"], rows["session"] = t_done, self.session
+        rows["affinity"] = rows["inter"] = rows["intra"] = np.nan
+        text: dict[str, list] = {c: [] for c in results_io.LIGAND_TEXT}
+        values, coords = [], []
         for k, it in enumerate(items):
-            rag["lig_id"].append(it.lig_id)
-            rag["smiles"].append(smiles[k] or (it.smiles if isinstance(it, Failure) else ""))
-            rag["device"].append(device)
+            text["lig_id"].append(it.lig_id)
+            text["smiles"].append(smiles[k] or (it.smiles if isinstance(it, Failure) else ""))
+            text["device"].append(device)
             if isinstance(it, Failure):
                 rows["status"][k], rows["reason"][k] = 1, int(it.reason) or int(Reason.DOCK_ERROR)
-                rag["message"].append(it.message)
-                for c in ("pose_affinity", "pose_inter", "pose_intra"):
-                    rag[c].append(empty)
-                rag["pose_coords"].append(np.zeros((0, 3), np.float32))
+                text["message"].append(it.message)
                 continue
             m = (
                 len(it.affinity)
@@ -272,23 +283,31 @@ class ResultsWriter:
             rows["intra"][k], rows["terms"][k] = it.intra[0], it.terms[0]
             rows["n_poses"][k], rows["n_atoms"][k] = m, it.coords.shape[1]
             rows["seconds"][k] = it.seconds
-            rag["message"].append("")
-            rag["pose_affinity"].append(it.affinity[:m])
-            rag["pose_inter"].append(it.inter[:m])
-            rag["pose_intra"].append(it.intra[:m])
-            rag["pose_coords"].append(np.asarray(it.coords[:m]).reshape(-1, 3))
+            text["message"].append("")
+            values.append(np.stack([it.affinity[:m], it.inter[:m], it.intra[:m]], axis=1))
+            coords.append(np.asarray(it.coords[:m], np.float32).reshape(-1, 3))
         extra = {k: v for k, v in info.items() if k not in INFO_KEYS}
-        chunk_rows = {
-            "chunk_id": [chunk_id], "rank": [rank], "session": [self.session], "n": [n],
-            "n_failed": [int(rows["status"].sum())], "busy_s": [float(info.get("busy_s", info.get("seconds", 0.0)))],
-            "wall_s": [float(info.get("wall_s", 0.0))],
-            "t_start": [float(info.get("t_start", 0.0))], "t_done": [t_done],
-        }  # fmt: skip
-        chunk_rag = {
+        chunk = np.zeros(1, results_io.CHUNK_DTYPE)
+        chunk["chunk_id"], chunk["rank"], chunk["session"], chunk["n"] = (
+            chunk_id, rank, self.session, n,
+        )  # fmt: skip
+        chunk["n_failed"] = int(np.count_nonzero(rows["status"]))
+        chunk["busy_s"] = float(info.get("busy_s", info.get("seconds", 0.0)))
+        chunk["wall_s"] = float(info.get("wall_s", 0.0))
+        chunk["t_start"], chunk["t_done"] = float(info.get("t_start", 0.0)), t_done
+        chunk_text = {
             "device": [device], "host": [str(info.get("host", ""))],
             "extra": [json.dumps(extra, sort_keys=True, default=str)],
         }  # fmt: skip
-        return {"ligands": (rows, rag), "chunks": (chunk_rows, chunk_rag)}
+        empty = np.zeros((0, 3), np.float32)
+        return {
+            "ligands": {
+                "rows": rows, "text": text,
+                "pose_values": np.concatenate(values) if values else empty,
+                "pose_coords": np.concatenate(coords) if coords else empty,
+            },
+            "chunks": {"rows": chunk, "text": chunk_text},
+        }  # fmt: skip
 
     def _write_part(self, cols: dict, session_meta: str | None = None, stats_json=None) -> None:
         seq = self._next_seq
@@ -303,12 +322,12 @@ class ResultsWriter:
             if stats_json is not None:
                 f.attrs["stats_json"] = stats_json
             for group in results_io.GROUPS:
-                results_io.write_group(f, group, *cols.get(group, _empty_columns(group)))
+                results_io.write_group(f, group, cols.get(group) or results_io.empty_group(group))
 
         h5util.atomic_h5(path, write, self.fsync)
         self._next_seq += 1
         self._live.append(path)
-        self._parts_rows += len(cols["ligands"][0]["index"]) if cols else 0
+        self._parts_rows += len(cols["ligands"]["rows"]) if cols else 0
 
     # ---------------------------------------------------------------------------- compaction
     def compact(self) -> None:
@@ -356,6 +375,7 @@ class ResultsWriter:
         """Compact everything into ``results.h5`` (the parts directory is left empty)."""
         if self.closed:
             return
+        self.flush()
         self.compact()
         self.closed = True
         if self._features is not None:

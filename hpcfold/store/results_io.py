@@ -1,10 +1,16 @@
-"""Results store file layout: column specs, part files, loading and streaming concatenation.
+"""Results store file layout: packed groups, part files, loading and streaming concatenation.
 
-A results file (the main ``results.h5`` or one part in ``results.h5.parts/``) has two groups of
-equal layout rules: ``ligands`` (one row per ligand) and ``chunks`` (one row per appended
-chunk). Each group has *row* columns (one value per row, shape (n, *tail)) and *ragged* columns
-(``name/data`` of shape (total, *tail) plus ``name/offsets`` (n + 1,) int64). Text is ragged
-uint8 (UTF-8). Compaction concatenates files group by group in blocks (bounded memory).
+A results file (the main ``results.h5`` or one part in ``results.h5.parts/``) has two groups:
+``ligands`` (one row per ligand) and ``chunks`` (one row per appended chunk). Each group is
+*packed* into a handful of datasets so that committing a chunk creates few HDF5 objects (each
+costs ~0.5 ms) and concatenating files needs no offset rebasing:
+
+* ``rows``: (n,) compound dataset, one field per scalar column (``LIGAND_DTYPE``/``CHUNK_DTYPE``);
+* ``text_len``: (n, k) int32 UTF-8 byte lengths of the k text columns, ``text``: uint8 blob of
+  the strings in row-major order (row 0 col 0, row 0 col 1, ..., row 1 col 0, ...);
+* ``ligands`` only: ``pose_values`` (sum n_poses, 3) float32 = (affinity, inter, intra) per pose,
+  and ``pose_coords`` (sum n_poses * n_atoms, 3) float32; a row's slice is given by the
+  cumulative sums of ``n_poses`` and ``n_poses * n_atoms``.
 """
 
 from __future__ import annotations
@@ -16,38 +22,27 @@ import re
 import h5py
 import numpy as np
 
-from hpcfold.store import h5util
-
 MAIN_KIND = "hpcfold-results"
 PART_KIND = "hpcfold-results-part"
 
-# name -> (dtype, tail shape)
-LIGAND_ROWS: dict[str, tuple] = {
-    "index": (np.int64, ()), "status": (np.int8, ()), "reason": (np.int16, ()),
-    "affinity": (np.float32, ()), "inter": (np.float32, ()), "intra": (np.float32, ()),
-    "terms": (np.float32, (5,)), "n_poses": (np.int32, ()), "n_atoms": (np.int32, ()),
-    "seconds": (np.float32, ()), "rank": (np.int32, ()), "chunk_id": (np.int64, ()),
-    "t_done": (np.float64, ()), "session": (np.int32, ()),
-}  # fmt: skip
-LIGAND_RAGGED: dict[str, tuple] = {
-    "lig_id": (np.uint8, ()), "smiles": (np.uint8, ()), "message": (np.uint8, ()),
-    "device": (np.uint8, ()), "pose_affinity": (np.float32, ()), "pose_inter": (np.float32, ()),
-    "pose_intra": (np.float32, ()), "pose_coords": (np.float32, (3,)),
-}  # fmt: skip
+LIGAND_DTYPE = np.dtype([
+    ("index", np.int64), ("status", np.int8), ("reason", np.int16), ("affinity", np.float32),
+    ("inter", np.float32), ("intra", np.float32), ("terms", np.float32, (5,)),
+    ("n_poses", np.int32), ("n_atoms", np.int32), ("seconds", np.float32), ("rank", np.int32),
+    ("chunk_id", np.int64), ("t_done", np.float64), ("session", np.int32),
+])  # fmt: skip
 LIGAND_TEXT = ("lig_id", "smiles", "message", "device")
-CHUNK_ROWS: dict[str, tuple] = {
-    "chunk_id": (np.int64, ()), "rank": (np.int32, ()), "session": (np.int32, ()),
-    "n": (np.int32, ()), "n_failed": (np.int32, ()), "busy_s": (np.float64, ()),
-    "wall_s": (np.float64, ()), "t_start": (np.float64, ()), "t_done": (np.float64, ()),
-}  # fmt: skip
-CHUNK_RAGGED: dict[str, tuple] = {
-    "device": (np.uint8, ()),
-    "host": (np.uint8, ()),
-    "extra": (np.uint8, ()),
-}
+CHUNK_DTYPE = np.dtype([
+    ("chunk_id", np.int64), ("rank", np.int32), ("session", np.int32), ("n", np.int32),
+    ("n_failed", np.int32), ("busy_s", np.float64), ("wall_s", np.float64),
+    ("t_start", np.float64), ("t_done", np.float64),
+])  # fmt: skip
 CHUNK_TEXT = ("device", "host", "extra")
-GROUPS = {"ligands": (LIGAND_ROWS, LIGAND_RAGGED), "chunks": (CHUNK_ROWS, CHUNK_RAGGED)}
-BLOCK_ROWS = 1 << 16
+GROUPS = {
+    "ligands": (LIGAND_DTYPE, LIGAND_TEXT, ("pose_values", "pose_coords")),
+    "chunks": (CHUNK_DTYPE, CHUNK_TEXT, ()),
+}
+BLOCK = 1 << 18  # rows per copy block during compaction (bounded memory)
 PART_RE = re.compile(r"^part-(\d{9})\.h5$")
 
 
@@ -67,75 +62,91 @@ def list_parts(path: str) -> list[tuple[int, str]]:
     )
 
 
-def write_group(f: h5py.File, name: str, rows: dict, ragged: dict) -> None:
-    """Write one group from in-memory columns: ``rows[name]`` arrays, ``ragged[name]`` lists
-    (text columns as lists of str, numeric ones as lists of arrays)."""
-    row_spec, rag_spec = GROUPS[name]
-    g = f.create_group(name)
-    for col, (dtype, tail) in row_spec.items():
-        h5util.put(g, col, np.asarray(rows[col], dtype=dtype).reshape(-1, *tail))
-    for col, (dtype, tail) in rag_spec.items():
-        vals = ragged[col]
-        if dtype == np.uint8:  # text
-            h5util.put_text(g, col, vals)
-        else:
-            h5util.put_ragged(g, col, vals, dtype, tail)
+def empty_group(group: str) -> dict:
+    dtype, text, extra = GROUPS[group]
+    out = {"rows": np.zeros(0, dtype), "text": {c: [] for c in text}}
+    out.update({e: np.zeros((0, 3), np.float32) for e in extra})
+    return out
 
 
-def n_rows(f: h5py.File, group: str) -> int:
-    return int(f[group][next(iter(GROUPS[group][0]))].shape[0])
+def merge_columns(batches: list[dict]) -> dict:
+    """Concatenate in-memory group data ({group: {rows, text, extras}}) of several chunks."""
+    if len(batches) == 1:
+        return batches[0]
+    out = {}
+    for group, (_, text_cols, extra) in GROUPS.items():
+        parts = [b[group] for b in batches]
+        out[group] = {
+            "rows": np.concatenate([p["rows"] for p in parts]),
+            "text": {c: [s for p in parts for s in p["text"][c]] for c in text_cols},
+            **{e: np.concatenate([p[e] for p in parts]) for e in extra},
+        }
+    return out
 
 
-def load_group(f: h5py.File, group: str, with_numeric_ragged: bool = False) -> dict:
-    """All row columns (numpy) and text columns (lists of str) of a group."""
-    row_spec, rag_spec = GROUPS[group]
+def write_group(f: h5py.File, group: str, data: dict) -> None:
+    """``data``: rows (structured array), text ({column: list[str]}), and the extra arrays."""
+    dtype, text_cols, extra = GROUPS[group]
+    g = f.create_group(group)
+    g.create_dataset("rows", data=np.asarray(data["rows"], dtype=dtype))
+    enc = [[s.encode("utf-8", "surrogateescape") for s in data["text"][c]] for c in text_cols]
+    n = len(data["rows"])
+    lens = np.array([[len(col[i]) for col in enc] for i in range(n)], np.int32)
+    g.create_dataset("text_len", data=lens.reshape(n, len(text_cols)))
+    blob = b"".join(b for row in zip(*enc) for b in row) if n else b""
+    g.create_dataset("text", data=np.frombuffer(blob, np.uint8))
+    for e in extra:
+        g.create_dataset(e, data=np.asarray(data[e], np.float32).reshape(-1, 3))
+
+
+def load_group(f: h5py.File, group: str) -> dict:
+    """Row fields as numpy arrays and text columns as lists of str (no pose data)."""
+    dtype, text_cols, _ = GROUPS[group]
     g = f[group]
-    out = {col: g[col][()] for col in row_spec}
-    for col in rag_spec:
-        if rag_spec[col][0] == np.uint8:
-            out[col] = h5util.read_text_all(g[col])
-        elif with_numeric_ragged:
-            out[col] = (g[col]["data"][()], g[col]["offsets"][()])
+    rows = g["rows"][()]
+    out = {name: rows[name] for name in dtype.names}
+    lens = g["text_len"][()]
+    raw = g["text"][()].tobytes()
+    ends = np.cumsum(lens.reshape(-1), dtype=np.int64).reshape(lens.shape)
+    starts = ends - lens
+    for k, c in enumerate(text_cols):
+        out[c] = [
+            raw[a:b].decode("utf-8", "surrogateescape")
+            for a, b in zip(starts[:, k].tolist(), ends[:, k].tolist())
+        ]
     return out
 
 
 def concat_files(dst: h5py.File, sources: list[h5py.File]) -> None:
-    """Write into ``dst`` every group of ``sources`` concatenated, in order, block by block."""
-    for group, (row_spec, rag_spec) in GROUPS.items():
+    """Write into ``dst`` every group of ``sources`` concatenated in order, block by block."""
+    for group, (_, _, extra) in GROUPS.items():
         g = dst.create_group(group)
-        srcs = [s[group] for s in sources]
-        sizes = [int(s[next(iter(row_spec))].shape[0]) for s in srcs]
-        total = sum(sizes)
-        for col, (dtype, tail) in row_spec.items():
-            d = _create(g, col, (total, *tail), dtype)
-            pos = 0
-            for s, n in zip(srcs, sizes):
-                for a in range(0, n, BLOCK_ROWS):
-                    b = min(n, a + BLOCK_ROWS)
-                    d[pos + a : pos + b] = s[col][a:b]
-                pos += n
-        for col, (dtype, tail) in rag_spec.items():
-            sub = g.create_group(col)
-            offs = [s[col]["offsets"][()] for s in srcs]
-            lens = [int(o[-1]) for o in offs]
-            new_off = np.zeros(total + 1, np.int64)
-            pos, base = 0, 0
-            for o, n in zip(offs, sizes):
-                new_off[pos + 1 : pos + n + 1] = o[1:] + base
-                pos, base = pos + n, base + int(o[-1])
-            h5util.put(sub, "offsets", new_off, compress=False)
-            d = _create(sub, "data", (sum(lens), *tail), dtype)
-            pos = 0
-            block = BLOCK_ROWS * 64
-            for s, n in zip(srcs, lens):
-                for a in range(0, n, block):
-                    b = min(n, a + block)
-                    d[pos + a : pos + b] = s[col]["data"][a:b]
-                pos += n
+        for name in ("rows", "text_len", "text", *extra):
+            srcs = [s[group][name] for s in sources]
+            total = sum(int(s.shape[0]) for s in srcs)
+            d = _create(g, name, (total, *srcs[0].shape[1:]), srcs[0].dtype)
+            _copy_concat(d, srcs)
+
+
+def _copy_concat(d: h5py.Dataset, srcs: list[h5py.Dataset]) -> None:
+    """d = concatenation of srcs, written in large blocks (small writes into gzip chunks are
+    slow: each one recompresses its chunk)."""
+    pos, buf, n_buf = 0, [], 0
+    for s in srcs:
+        n = int(s.shape[0])
+        for a in range(0, n, BLOCK):
+            block = s[a : min(n, a + BLOCK)]
+            buf.append(block)
+            n_buf += len(block)
+            if n_buf >= BLOCK:
+                d[pos : pos + n_buf] = np.concatenate(buf)
+                pos, buf, n_buf = pos + n_buf, [], 0
+    if n_buf:
+        d[pos : pos + n_buf] = np.concatenate(buf)
 
 
 def _create(g: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
-    if int(np.prod(shape)) >= 4096:
+    if int(np.prod(shape)) >= 1 << 16:  # large: chunked + gzip level 1 (+ shuffle)
         return g.create_dataset(
             name, shape=shape, dtype=dtype, chunks=True, compression="gzip",
             compression_opts=1, shuffle=True,
@@ -143,13 +154,20 @@ def _create(g: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
     return g.create_dataset(name, shape=shape, dtype=dtype)
 
 
-def read_poses(f: h5py.File, row: int) -> tuple[np.ndarray, np.ndarray]:
-    """(coords (M, n, 3), affinity (M,)) of ``row`` in an open results file."""
+def pose_offsets(n_poses: np.ndarray, n_atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n + 1,) start offsets into pose_values and pose_coords for each row of one file."""
+    m = n_poses.astype(np.int64)
+    pv = np.concatenate([[0], np.cumsum(m)])
+    pc = np.concatenate([[0], np.cumsum(m * n_atoms.astype(np.int64))])
+    return pv, pc
+
+
+def read_poses(f: h5py.File, row: int, m: int, n: int, pv: int, pc: int):
+    """(coords (m, n, 3), affinity (m,)) of one row whose poses start at offsets pv, pc."""
     g = f["ligands"]
-    m, n = int(g["n_poses"][row]), int(g["n_atoms"][row])
-    aff, _ = h5util.read_ragged_rows(g["pose_affinity"], row, row + 1)
-    xyz, _ = h5util.read_ragged_rows(g["pose_coords"], row, row + 1)
-    return xyz.reshape(m, n, 3), aff
+    values = g["pose_values"][pv : pv + m]
+    coords = g["pose_coords"][pc : pc + m * n]
+    return coords.reshape(m, n, 3), values[:, 0].copy()
 
 
 def json_attr(f: h5py.File, name: str, default):

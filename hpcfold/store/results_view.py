@@ -8,6 +8,7 @@ after compaction. Rows are deduplicated by ligand index (first committed wins) a
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import os
 import time
@@ -60,7 +61,9 @@ def _raw(files) -> tuple[dict, dict]:
 
     def cat(d):
         return {
-            k: np.concatenate(v) if isinstance(v[0], np.ndarray) else h5util.text_array(sum(v, []))
+            k: np.concatenate(v)
+            if isinstance(v[0], np.ndarray)
+            else h5util.text_array(list(itertools.chain.from_iterable(v)))
             for k, v in d.items()
         }
 
@@ -101,6 +104,7 @@ class ResultsView:
         t["status"] = STATUS_NAMES[np.clip(t["status"], 0, 1)]
         t["reason_name"] = h5util.text_array([Reason(int(r)).name for r in t["reason"]])
         self.table: dict[str, np.ndarray] = t
+        self._pose_off: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return int(len(self.table["index"]))
@@ -115,7 +119,13 @@ class ResultsView:
     def poses(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(coords (M, n, 3) float32, affinity (M,)) of ligand with global index ``i``."""
         r = self.row_of(int(i))
-        return results_io.read_poses(self._files[int(self._src[r])], int(self._row[r]))
+        src, row = int(self._src[r]), int(self._row[r])
+        if src not in self._pose_off:
+            rows = self._files[src]["ligands/rows"]
+            self._pose_off[src] = results_io.pose_offsets(rows["n_poses"], rows["n_atoms"])
+        pv, pc = self._pose_off[src]
+        m, n = int(self.table["n_poses"][r]), int(self.table["n_atoms"][r])
+        return results_io.read_poses(self._files[src], row, m, n, int(pv[row]), int(pc[row]))
 
     def rank_stats(self) -> dict[str, np.ndarray]:
         """Per rank over all sessions: ligands, chunks, busy_s, wall_s, busy_fraction, device.
@@ -238,18 +248,22 @@ def validate_results(path: str, check_features: bool = True) -> dict:
 
 
 def _check_ragged(files) -> list[str]:
+    """Sizes of the packed text and pose datasets agree with the row columns, file by file."""
     errors = []
     for f in files:
-        g = f["ligands"]
-        n_poses, n_atoms = g["n_poses"][()].astype(np.int64), g["n_atoms"][()].astype(np.int64)
-        want = {"pose_affinity": n_poses, "pose_inter": n_poses, "pose_intra": n_poses,
-                "pose_coords": n_poses * n_atoms}  # fmt: skip
-        for col, (_, _) in results_io.LIGAND_RAGGED.items():
-            off = g[col]["offsets"][()]
-            if len(off) != len(n_poses) + 1 or off[0] != 0 or np.any(np.diff(off) < 0):
-                errors.append(f"{f.filename}: bad offsets in {col}")
-            elif off[-1] != g[col]["data"].shape[0]:
-                errors.append(f"{f.filename}: {col} offsets do not match its data")
-            elif col in want and not np.array_equal(np.diff(off), want[col]):
-                errors.append(f"{f.filename}: {col} sizes do not match n_poses/n_atoms")
+        for group, (_, text_cols, _) in results_io.GROUPS.items():
+            g = f[group]
+            lens = g["text_len"][()]
+            if lens.shape != (g["rows"].shape[0], len(text_cols)) or np.any(lens < 0):
+                errors.append(f"{f.filename}: bad {group}/text_len")
+            elif int(lens.sum()) != g["text"].shape[0]:
+                errors.append(f"{f.filename}: {group}/text size does not match text_len")
+        rows = f["ligands/rows"][()]
+        m, n = rows["n_poses"].astype(np.int64), rows["n_atoms"].astype(np.int64)
+        if np.any(m < 0) or np.any(n < 0):
+            errors.append(f"{f.filename}: negative n_poses or n_atoms")
+        if int(m.sum()) != f["ligands/pose_values"].shape[0]:
+            errors.append(f"{f.filename}: pose_values size does not match n_poses")
+        if int((m * n).sum()) != f["ligands/pose_coords"].shape[0]:
+            errors.append(f"{f.filename}: pose_coords size does not match n_poses * n_atoms")
     return errors

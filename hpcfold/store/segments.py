@@ -75,6 +75,22 @@ def normalize_item(item: LigandRecord | Failure) -> tuple[LigandRecord | Failure
     return item, b.index
 
 
+ROW_DTYPE = np.dtype([
+    ("key", np.int64, (2,)), ("status", np.int8), ("reason", np.int16), ("bucket", np.int8),
+    ("n_atoms", np.int32), ("n_torsions", np.int32), ("n_pairs", np.int32),
+    ("n_bonds", np.int32), ("n_heavy", np.int32), ("n_auto", np.int32), ("n_rot", np.float32),
+    ("auto_truncated", np.uint8), ("has_mol_index", np.uint8),
+])  # fmt: skip
+ATOM_DTYPE = np.dtype([
+    ("coords", np.float32, (3,)), ("ad_types", np.int8), ("xs_types", np.int8),
+    ("charges", np.float32), ("frame_of_atom", np.int16), ("mol_index", np.int32),
+])  # fmt: skip
+TORSION_DTYPE = np.dtype([("atoms", np.int32, (2,)), ("parent", np.int16)])
+# columns of ligands/offsets: start of each row in these datasets
+OFFSET_COLS = ("atoms", "torsions", "pairs", "bonds", "automorphisms", "meta_text", "mol_text")
+META_TEXT, MOL_TEXT = TEXT_FIELDS[:4], TEXT_FIELDS[4:]
+
+
 def write_rows(
     path: str,
     keys: list[tuple[int, int]],
@@ -88,61 +104,58 @@ def write_rows(
     karr = np.asarray(keys, dtype=np.int64).reshape(-1, 2)
     order = np.lexsort((karr[:, 1], karr[:, 0], kb)) if len(keys) else np.zeros(0, np.int64)
     items = [items[i] for i in order]
-    karr, barr = karr[order], np.asarray(buckets, dtype=np.int8)[order]
-    recs = [it for it in items if isinstance(it, LigandRecord)]
-    empty_i = np.zeros(0, np.int32)
-
-    def per(fn, dtype):  # per-row value, failures contribute 0
-        return np.array([fn(it) if isinstance(it, LigandRecord) else 0 for it in items], dtype)
+    n = len(items)
+    rows = np.zeros(n, ROW_DTYPE)
+    rows["key"], rows["bucket"] = karr[order], np.asarray(buckets, np.int8).reshape(-1)[order]
+    atoms, tors, pairs, bonds, auto = [], [], [], [], []
+    meta_txt, mol_txt, text_len = [], [], np.zeros((n, len(TEXT_FIELDS)), np.int64)
+    for k, it in enumerate(items):
+        strings = [_text(it, name).encode("utf-8", "surrogateescape") for name in TEXT_FIELDS]
+        text_len[k] = [len(x) for x in strings]
+        meta_txt.extend(strings[:4])
+        mol_txt.extend(strings[4:])
+        if isinstance(it, Failure):
+            rows["status"][k], rows["reason"][k] = STATUS_FAILED, int(it.reason)
+            continue
+        r = rows[k : k + 1]
+        r["n_atoms"], r["n_torsions"], r["n_pairs"] = it.n_atoms, it.n_torsions, len(it.intra_pairs)
+        r["n_bonds"], r["n_heavy"], r["n_auto"] = len(it.bonds), it.n_heavy, len(it.automorphisms)
+        r["n_rot"], r["auto_truncated"] = it.n_rot, it.automorphisms_truncated
+        r["has_mol_index"] = it.mol_index is not None
+        a = np.zeros(it.n_atoms, ATOM_DTYPE)
+        a["coords"], a["ad_types"], a["xs_types"] = it.coords, it.ad_types, it.xs_types
+        a["charges"], a["frame_of_atom"] = it.charges, it.frame_of_atom
+        a["mol_index"] = -1 if it.mol_index is None else it.mol_index
+        atoms.append(a)
+        t = np.zeros(it.n_torsions, TORSION_DTYPE)
+        t["atoms"], t["parent"] = it.torsion_atoms.reshape(-1, 2), it.torsion_parent
+        tors.append(t)
+        pairs.append(it.intra_pairs)
+        bonds.append(it.bonds)
+        auto.append(np.asarray(it.automorphisms).reshape(-1))
+    lengths = np.stack([
+        rows["n_atoms"], rows["n_torsions"], rows["n_pairs"], rows["n_bonds"],
+        rows["n_auto"].astype(np.int64) * rows["n_heavy"] * (rows["status"] == STATUS_OK),
+        text_len[:, :4].sum(axis=1), text_len[:, 4:].sum(axis=1),
+    ], axis=1).astype(np.int64) if n else np.zeros((0, len(OFFSET_COLS)), np.int64)  # fmt: skip
+    offsets = np.zeros((n + 1, len(OFFSET_COLS)), np.int64)
+    np.cumsum(lengths, axis=0, out=offsets[1:])
 
     def write(f: h5py.File) -> None:
         f.attrs.update(attrs)
-        f.attrs["kind"] = SHARD_KIND
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs["uuid"] = uuid.uuid4().hex
-        f.attrs["n_rows"] = len(items)
+        f.attrs.update(kind=SHARD_KIND, schema_version=SCHEMA_VERSION, uuid=uuid.uuid4().hex,
+                       n_rows=n)  # fmt: skip
         g = f.create_group("ligands")
-        h5util.put(g, "key", karr, compress=False)
-        status = [STATUS_OK if isinstance(it, LigandRecord) else STATUS_FAILED for it in items]
-        h5util.put(g, "status", np.array(status, np.int8), compress=False)
-        reason = [0 if isinstance(it, LigandRecord) else int(it.reason) for it in items]
-        h5util.put(g, "reason", np.array(reason, np.int16), compress=False)
-        h5util.put(g, "bucket", barr, compress=False)
-        h5util.put(g, "n_atoms", per(lambda r: r.n_atoms, np.int32), compress=False)
-        h5util.put(g, "n_torsions", per(lambda r: r.n_torsions, np.int32), compress=False)
-        h5util.put(g, "n_pairs", per(lambda r: len(r.intra_pairs), np.int32), compress=False)
-        h5util.put(g, "n_heavy", per(lambda r: r.n_heavy, np.int32), compress=False)
-        h5util.put(g, "n_auto", per(lambda r: len(r.automorphisms), np.int32), compress=False)
-        h5util.put(g, "n_rot", per(lambda r: r.n_rot, np.float32), compress=False)
-        h5util.put(g, "auto_truncated", per(lambda r: r.automorphisms_truncated, np.uint8))
-        h5util.put(g, "has_mol_index", per(lambda r: r.mol_index is not None, np.uint8))
-        a = g.create_group("atoms")
-        h5util.put(a, "offsets", h5util.offsets_from_lengths(per(lambda r: r.n_atoms, np.int64)))
-        h5util.put(a, "coords", h5util.concat([r.coords for r in recs], np.float32, (3,)))
-        h5util.put(a, "ad_types", h5util.concat([r.ad_types for r in recs], np.int8))
-        h5util.put(a, "xs_types", h5util.concat([r.xs_types for r in recs], np.int8))
-        h5util.put(a, "charges", h5util.concat([r.charges for r in recs], np.float32))
-        h5util.put(a, "frame_of_atom", h5util.concat([r.frame_of_atom for r in recs], np.int16))
-        mol_index = [
-            r.mol_index if r.mol_index is not None else np.full(r.n_atoms, -1, np.int32)
-            for r in recs
-        ]
-        h5util.put(a, "mol_index", h5util.concat(mol_index, np.int32))
-        t = g.create_group("torsions")
-        h5util.put(t, "offsets", h5util.offsets_from_lengths(per(lambda r: r.n_torsions, np.int64)))
-        h5util.put(t, "atoms", h5util.concat([r.torsion_atoms for r in recs], np.int32, (2,)))
-        h5util.put(t, "parent", h5util.concat([r.torsion_parent for r in recs], np.int16))
-        pairs = [r.intra_pairs if isinstance(r, LigandRecord) else empty_i for r in items]
-        h5util.put_ragged(g, "pairs", pairs, np.int32, (2,))
-        bonds = [r.bonds if isinstance(r, LigandRecord) else empty_i for r in items]
-        h5util.put_ragged(g, "bonds", bonds, np.int32, (3,))
-        auto = [
-            r.automorphisms.reshape(-1) if isinstance(r, LigandRecord) else empty_i for r in items
-        ]
-        h5util.put_ragged(g, "automorphisms", auto, np.int16)
-        tx = g.create_group("text")
-        for name in TEXT_FIELDS:
-            h5util.put_text(tx, name, [_text(it, name) for it in items])
+        h5util.put(g, "rows", rows)
+        h5util.put(g, "offsets", offsets)
+        h5util.put(g, "text_len", text_len.astype(np.int32))
+        h5util.put(g, "atoms", np.concatenate(atoms) if atoms else np.zeros(0, ATOM_DTYPE))
+        h5util.put(g, "torsions", np.concatenate(tors) if tors else np.zeros(0, TORSION_DTYPE))
+        h5util.put(g, "pairs", h5util.concat(pairs, np.int32, (2,)))
+        h5util.put(g, "bonds", h5util.concat(bonds, np.int32, (3,)))
+        h5util.put(g, "automorphisms", h5util.concat(auto, np.int16))
+        h5util.put(g, "meta_text", np.frombuffer(b"".join(meta_txt), np.uint8))
+        h5util.put(g, "mol_text", np.frombuffer(b"".join(mol_txt), np.uint8))
 
     h5util.atomic_h5(path, write, fsync=fsync)
 
@@ -169,63 +182,98 @@ def shard_inputs(f: h5py.File) -> list[str]:
     return json.loads(f.attrs["inputs"])
 
 
-def read_summary(f: h5py.File) -> dict[str, np.ndarray]:
-    """The fixed-size columns plus the short text columns of every row (no ragged arrays)."""
+def read_keys(f: h5py.File) -> np.ndarray:
+    """(n, 2) int64 keys of every row of an open shard."""
+    return f["ligands/rows"].fields("key")[()]
+
+
+def _split(raw: bytes, lens: np.ndarray) -> list[list[str]]:
+    """Strings of a row-major blob: per row, one per column of ``lens`` (n, k)."""
+    ends = np.cumsum(lens.reshape(-1), dtype=np.int64)
+    starts = ends - lens.reshape(-1)
+    flat = [
+        raw[a:b].decode("utf-8", "surrogateescape") for a, b in zip(starts.tolist(), ends.tolist())
+    ]
+    k = lens.shape[1]
+    return [flat[i * k : (i + 1) * k] for i in range(lens.shape[0])]
+
+
+def read_summary(f: h5py.File) -> dict:
+    """Row columns plus the short text columns (id, SMILES, source, message) of every row."""
     g = f["ligands"]
-    out = {name: g[name][()] for name in SUMMARY_FIELDS}
-    for name in ("lig_id", "smiles", "source", "message"):
-        out[name] = h5util.read_text_all(g["text"][name])
+    rows = g["rows"][()]
+    out = {name: rows[name] for name in SUMMARY_FIELDS}
+    texts = _split(g["meta_text"][()].tobytes(), g["text_len"][:, :4])
+    for k, name in enumerate(META_TEXT):
+        out[name] = [t[k] for t in texts]
     return out
 
 
-def read_rows(f: h5py.File, start: int, stop: int) -> list[LigandRecord | Failure]:
-    """Decode rows ``[start, stop)`` of an open shard with one contiguous read per dataset."""
-    g = f["ligands"]
-    sl = slice(start, stop)
-    status, reason = g["status"][sl], g["reason"][sl]
-    n_heavy, n_auto, n_rot = g["n_heavy"][sl], g["n_auto"][sl], g["n_rot"][sl]
-    truncated, has_mi = g["auto_truncated"][sl], g["has_mol_index"][sl]
-    text = {name: h5util.read_text_rows(g["text"][name], start, stop) for name in TEXT_FIELDS}
-    a_off = g["atoms/offsets"][start : stop + 1]
-    a0, a1 = int(a_off[0]), int(a_off[-1])
-    atoms = {k: g["atoms"][k][a0:a1] for k in g["atoms"] if k != "offsets"}
-    a_off = a_off - a0
-    t_off = g["torsions/offsets"][start : stop + 1]
-    t0, t1 = int(t_off[0]), int(t_off[-1])
-    t_atoms, t_parent = g["torsions/atoms"][t0:t1], g["torsions/parent"][t0:t1]
-    t_off = t_off - t0
-    pairs, p_off = h5util.read_ragged_rows(g["pairs"], start, stop)
-    bonds, b_off = h5util.read_ragged_rows(g["bonds"], start, stop)
-    auto, u_off = h5util.read_ragged_rows(g["automorphisms"], start, stop)
+class Shard:
+    """An open shard file with its datasets looked up once (reads are then cheap)."""
+
+    def __init__(self, f: h5py.File):
+        self.file = f
+        self.attrs = f.attrs
+        g = f["ligands"]
+        self.ds = {name: g[name] for name in g}
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_rows(shard: Shard | h5py.File, start: int, stop: int) -> list[LigandRecord | Failure]:
+    """Decode rows ``[start, stop)``: one contiguous read per dataset (9 reads in all)."""
+    sh = shard if isinstance(shard, Shard) else Shard(shard)
+    ds = sh.ds
+    rows = ds["rows"][start:stop]
+    off = ds["offsets"][start : stop + 1]
+    lo, hi = off[0], off[-1]
+    rel = off - lo
+
+    def data(name: str):
+        c = OFFSET_COLS.index(name)
+        return ds[name][int(lo[c]) : int(hi[c])]
+
+    atoms, tors = data("atoms"), data("torsions")
+    a_fields = {k: np.ascontiguousarray(atoms[k]) for k in ATOM_DTYPE.names}
+    t_atoms, t_parent = np.ascontiguousarray(tors["atoms"]), np.ascontiguousarray(tors["parent"])
+    pairs, bonds, auto = data("pairs"), data("bonds"), data("automorphisms")
+    lens = ds["text_len"][start:stop]
+    meta = _split(data("meta_text").tobytes(), lens[:, :4])
+    mol = _split(data("mol_text").tobytes(), lens[:, 4:])
     out: list[LigandRecord | Failure] = []
     for i in range(stop - start):
-        lig_id, smiles, source = text["lig_id"][i], text["smiles"][i], text["source"][i]
-        if status[i] != STATUS_OK:
-            out.append(Failure(lig_id, source, smiles, Reason(int(reason[i])), text["message"][i]))
+        r = rows[i]
+        lig_id, smiles, source, message = meta[i]
+        if r["status"] != STATUS_OK:
+            out.append(Failure(lig_id, source, smiles, Reason(int(r["reason"])), message))
             continue
-        sa = slice(int(a_off[i]), int(a_off[i + 1]))
-        st = slice(int(t_off[i]), int(t_off[i + 1]))
-        k, h = int(n_auto[i]), int(n_heavy[i])
+
+        def sl(col: int, i=i) -> slice:
+            return slice(int(rel[i, col]), int(rel[i + 1, col]))
+
+        sa, st = sl(0), sl(1)
         out.append(
             LigandRecord(
                 lig_id=lig_id,
                 smiles=smiles,
                 source=source,
-                coords=atoms["coords"][sa],
-                ad_types=atoms["ad_types"][sa],
-                xs_types=atoms["xs_types"][sa],
-                charges=atoms["charges"][sa],
-                frame_of_atom=atoms["frame_of_atom"][sa],
+                coords=a_fields["coords"][sa],
+                ad_types=a_fields["ad_types"][sa],
+                xs_types=a_fields["xs_types"][sa],
+                charges=a_fields["charges"][sa],
+                frame_of_atom=a_fields["frame_of_atom"][sa],
                 torsion_atoms=t_atoms[st],
                 torsion_parent=t_parent[st],
-                intra_pairs=pairs[int(p_off[i]) : int(p_off[i + 1])],
-                bonds=bonds[int(b_off[i]) : int(b_off[i + 1])],
-                n_rot=float(n_rot[i]),
-                automorphisms=auto[int(u_off[i]) : int(u_off[i + 1])].reshape(k, h),
-                automorphisms_truncated=bool(truncated[i]),
-                pdbqt=text["pdbqt"][i],
-                molblock=text["molblock"][i],
-                mol_index=atoms["mol_index"][sa] if has_mi[i] else None,
+                intra_pairs=pairs[sl(2)],
+                bonds=bonds[sl(3)],
+                n_rot=float(r["n_rot"]),
+                automorphisms=auto[sl(4)].reshape(int(r["n_auto"]), int(r["n_heavy"])),
+                automorphisms_truncated=bool(r["auto_truncated"]),
+                pdbqt=mol[i][0],
+                molblock=mol[i][1],
+                mol_index=a_fields["mol_index"][sa] if r["has_mol_index"] else None,
             )
         )
     return out

@@ -110,7 +110,7 @@ def test_sdf_last_record_without_dollars_is_complete(tmp_path):
 
 PDBQT_MODEL = """REMARK  Name = {name}
 ROOT
-ATOM      1  C   UNL     1       0.000   0.000   0.000  1.00  0.00     0.000 C 
+ATOM      1  C   UNL     1       0.000   0.000   0.000  1.00  0.00     0.000 C
 ATOM      2  O   UNL     1       1.400   0.000   0.000  1.00  0.00     0.000 OA
 ENDROOT
 TORSDOF 0
@@ -124,7 +124,9 @@ def test_pdbqt_single_and_multi_model(tmp_path, shared_data):
     assert len(out) == 4 and [r.index for r in out] == list(range(4))
     assert all("VINA RESULT" in r.text and "MODEL" not in r.text for r in out)
     # Open Babel / ZINC style: names in REMARK Name =, a last MODEL cut short
-    text = "".join(f"MODEL {k + 1}\n{PDBQT_MODEL.format(name=n)}ENDMDL\n" for k, n in enumerate("ab"))
+    text = "".join(
+        f"MODEL {k + 1}\n{PDBQT_MODEL.format(name=n)}ENDMDL\n" for k, n in enumerate("ab")
+    )
     text += "MODEL 3\n" + PDBQT_MODEL.format(name="c")[:150]
     recs = list(iter_records(_write(tmp_path / "z.pdbqt", text.encode())))
     assert [r.lig_id for r in recs] == ["a", "b", "c"]
@@ -134,7 +136,7 @@ def test_pdbqt_single_and_multi_model(tmp_path, shared_data):
 def test_streaming_reads_lazily(tmp_path):
     p = tmp_path / "big.smi"
     with open(p, "w") as fh:
-        for k in range(200_000):
+        for k in range(60_000):
             fh.write(f"CCOc1ccccc1C(=O)N{k % 10} lig{k}\n")
     gen = iter_records(p)
     assert isinstance(gen, types.GeneratorType)
@@ -144,8 +146,8 @@ def test_streaming_reads_lazily(tmp_path):
         n += 1
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert n == 200_000
-    assert peak < 2_000_000  # the 6 MB file never sits in memory
+    assert n == 60_000
+    assert peak < 500_000  # the 2 MB file never sits in memory
 
 
 def test_reader_copies_keep_working(tmp_path, shared_data):

@@ -41,7 +41,12 @@ def test_inspect_features_json_and_text(lib, capsys):
     assert rc == 0
     d = json.loads(out)
     n_parse = sum(1 for i in range(30) if i % 7 == 3)
-    assert (d["kind"], d["total"], d["failed"], d["ok"]) == ("features", 32, n_parse + 1, 31 - n_parse)
+    assert (d["kind"], d["total"], d["failed"], d["ok"]) == (
+        "features",
+        32,
+        n_parse + 1,
+        31 - n_parse,
+    )
     assert all(isinstance(d[k], int) for k in ("total", "ok", "failed"))
     assert d["failures_by_reason"] == {"PARSE_ERROR": n_parse, "TOO_LARGE": 1}
     counts = {b["name"]: b["count"] for b in d["buckets"]}

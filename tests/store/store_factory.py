@@ -1,7 +1,8 @@
 """Builds small, internally consistent LigandRecords by hand (numpy only) for the store tests.
 
-Also a script: ``python store_factory.py features|results OUT N`` writes N ligands in a loop
-(used by the kill -9 tests; it prints "committed K" lines as it goes).
+Also a script, run as a subprocess by the tests: ``features OUT N RUN [RANK SIZE]`` writes
+ligands RANK, RANK + SIZE, ... < N; ``results OUT N`` appends N results in chunks of 5 (printing
+"committed K" lines); ``read OUT CHUNK`` reads every chunk of a finalized feature store.
 """
 
 from __future__ import annotations
@@ -96,12 +97,20 @@ def _main(argv: list[str]) -> None:  # pragma: no cover - run as a subprocess by
     if kind == "features":
         from hpcfold.store.features import FeatureWriter, completed_keys
 
+        rank, size = (int(argv[4]), int(argv[5])) if len(argv) > 5 else (0, 1)
         done = completed_keys(out)
-        w = FeatureWriter(out, 0, argv[3], ["lib.smi"], batch_size=7)
-        for i in range(n):
+        w = FeatureWriter(out, rank, argv[3], ["lib.smi"], batch_size=7)
+        for i in range(rank, n, size):
             if (0, i) not in done:
                 w.add((0, i), make_item(i))
         w.close()
+    elif kind == "read":
+        from hpcfold.store.features import FeatureStore
+
+        with FeatureStore(out) as store:
+            got = sum(len(store.read(c.indices)) for c in store.chunks(n))
+        print("read", got, flush=True)
+        return
     else:
         from hpcfold.store.results import ResultsWriter
 

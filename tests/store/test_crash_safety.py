@@ -89,7 +89,7 @@ def test_results_writer_survives_kill9(tmp_path):
     for delay in DELAYS:
         before = validate_results(out)["total"] if os.path.exists(out) else 0
         proc = _spawn("results", out, str(n))
-        kills += _kill_when(proc, lambda: proc.stdout.readline().startswith("committed"), delay)
+        kills += _kill_when(proc, lambda p=proc: p.stdout.readline().startswith("committed"), delay)
         rep = validate_results(out)  # consistent at every crash point, no writer open
         assert rep["valid"], rep["errors"]
         assert rep["duplicates"] == 0 and rep["total"] >= before
@@ -110,3 +110,21 @@ def test_results_writer_survives_kill9(tmp_path):
                 assert v.table["status"][i] == "failed" and coords.shape[0] == 0
             else:
                 assert np.array_equal(coords, want.coords) and np.array_equal(aff, want.affinity)
+
+
+def test_concurrent_writer_processes_then_concurrent_readers(tmp_path):
+    out, n = str(tmp_path / "lib.h5"), 150
+    procs = [_spawn("features", out, str(n), "par", str(r), "3") for r in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert finalize(out, ["lib.smi"])["total"] == n
+    assert sorted(os.listdir(shards_dir(out))) == [f"r0000{r}-par.h5" for r in range(3)]
+    with FeatureStore(out) as store:  # held open here while other processes read too
+        readers = [_spawn("read", out, "16") for _ in range(3)]
+        n_ok = store.counts()["ok"]
+        assert len(store.read(np.flatnonzero(store.status == 0))) == n_ok
+        for p in readers:
+            text, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            assert f"read {n_ok}" in text

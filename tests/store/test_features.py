@@ -46,7 +46,11 @@ def test_round_trip_records_and_failures(tmp_path):
     assert counts["total"] == 43
     assert counts["failed"] == n_fail_src + 2
     with FeatureStore(out) as store:
-        assert store.counts() == {"total": 43, "ok": 43 - counts["failed"], "failed": counts["failed"]}
+        assert store.counts() == {
+            "total": 43,
+            "ok": 43 - counts["failed"],
+            "failed": counts["failed"],
+        }
         ok = np.flatnonzero(store.status == 0)
         for i, rec in zip(ok, store.read(ok)):
             key = tuple(store.keys[i])
@@ -105,7 +109,14 @@ def test_chunks_grouped_by_bucket_largest_first(tmp_path):
 
 
 def test_duplicate_ids_renamed_stably(tmp_path):
-    assert rename_duplicates(["A", "B", "A", "A#2", "A", "B"]) == ["A", "B", "A#3", "A#2", "A#4", "B#2"]
+    assert rename_duplicates(["A", "B", "A", "A#2", "A", "B"]) == [
+        "A",
+        "B",
+        "A#3",
+        "A#2",
+        "A#4",
+        "B#2",
+    ]
     out = str(tmp_path / "lib.h5")
     ids = ["X", "Y", "X", "Z", "X"]
     items = [((i % 2, i), make_record(i, lig_id=s)) for i, s in enumerate(ids)]
@@ -138,7 +149,9 @@ def test_resume_after_abandoned_writer(tmp_path):
                 w2.add((0, i), make_item(i))
     counts = finalize(out, ["lib.smi"])
     assert counts["total"] == 30
-    assert not any(n.endswith(".tmp") for n in os.listdir(segdir)) if os.path.isdir(segdir) else True
+    assert (
+        not any(n.endswith(".tmp") for n in os.listdir(segdir)) if os.path.isdir(segdir) else True
+    )
     assert sorted(os.listdir(shards_dir(out))) == ["r00000-first.h5", "r00000-second.h5"]
     with FeatureStore(out) as store:
         assert [tuple(k) for k in store.keys.tolist()] == [(0, i) for i in range(30)]
@@ -195,3 +208,34 @@ def test_empty_store(tmp_path):
     with FeatureStore(out) as store:
         assert store.counts() == {"total": 0, "ok": 0, "failed": 0}
         assert store.chunks(8) == [] and store.failures() == [] and store.read([]) == []
+
+
+def test_real_ligands_round_trip(tmp_path, shared_data):
+    """LigandRecords made by hpcfold.chem from DUD-E SMILES and a PDBQT come back identical."""
+    import itertools
+
+    from hpcfold.chem.prepare import PrepOptions, prepare_record
+    from hpcfold.chem.readers import iter_records
+
+    inputs = [
+        str(shared_data / "dude" / "comt" / "actives.smi"),
+        str(shared_data / "redock42" / "1ac8" / "ligand_xray.pdbqt"),
+    ]
+    out = str(tmp_path / "lib.h5")
+    want = {}
+    for rank, path in enumerate(inputs):  # one writer per input file, like two ranks
+        with FeatureWriter(out, rank, "real", inputs) as w:
+            for raw in itertools.islice(iter_records(path), 5):
+                want[(rank, raw.index)] = prepare_record(raw, PrepOptions())
+                w.add((rank, raw.index), want[(rank, raw.index)])
+    finalize(out, inputs)
+    with FeatureStore(out) as store:
+        keys = [tuple(k) for k in store.keys.tolist()]
+        assert keys == sorted(want)
+        ok = np.flatnonzero(store.status == 0)
+        assert len(ok) >= 5
+        for i, rec in zip(ok, store.read(ok)):
+            assert records_equal(rec, want[keys[i]]), keys[i]
+            assert rec.coords.dtype == np.float32 and rec.frame_of_atom.dtype == np.int16
+        assert keys[ok[-1]] == (1, 0)  # the PDBQT ligand, which has no mol block
+        assert store.read([ok[-1]])[0].mol_index is None
