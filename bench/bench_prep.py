@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,52 +42,66 @@ def pick_smiles(n: int) -> list[tuple[str, str]]:
     return out
 
 
-def meeko_script(ligands, out_path: str, seed: int, embed_iters: int, ff_iters: int) -> int:
-    """The plain RDKit + meeko pipeline; returns the number of ligands written."""
-    from meeko import MoleculePreparation, PDBQTWriterLegacy
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import AllChem
+class MeekoScript:
+    """The plain RDKit + meeko pipeline, one ligand at a time, PDBQT strings to one file."""
 
-    RDLogger.DisableLog("rdApp.*")
-    prep = MoleculePreparation(rigid_macrocycles=True)
-    n_ok = 0
-    with open(out_path, "w") as fh, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for smi, lig_id in ligands:
-            mol = Chem.MolFromSmiles(smi)
-            if mol is None:
-                continue
-            frags = Chem.GetMolFrags(mol, asMols=True)
-            mol = max(frags, key=lambda m: m.GetNumHeavyAtoms())
-            molh = Chem.AddHs(mol)
-            params = AllChem.ETKDGv3()
-            params.randomSeed = (zlib.crc32(lig_id.encode()) ^ seed) & 0x7FFFFFFF
-            params.maxIterations = embed_iters
-            if AllChem.EmbedMolecule(molh, params) < 0:
-                continue
-            if AllChem.MMFFHasAllMoleculeParams(molh):
-                AllChem.MMFFOptimizeMolecule(molh, maxIters=ff_iters)
-            try:
-                setups = prep.prepare(molh)
-                text, ok, _ = PDBQTWriterLegacy.write_string(setups[0])
-            except Exception:
-                continue
-            if ok:
-                fh.write(f"MODEL {n_ok + 1}\n{text}ENDMDL\n")
-                n_ok += 1
-    return n_ok
+    def __init__(self, out_path: str, seed: int, embed_iters: int, ff_iters: int):
+        from meeko import MoleculePreparation
 
+        self.prep = MoleculePreparation(rigid_macrocycles=True)
+        self.fh = open(out_path, "w")
+        self.seed, self.embed_iters, self.ff_iters = seed, embed_iters, ff_iters
+        self.n_ok = 0
 
-def hpcfold_prep(smi_path: str, out: str, opts) -> dict:
-    from hpcfold.commands.prep import run_prep
+    def run(self, smi: str, lig_id: str) -> None:
+        from meeko import PDBQTWriterLegacy
+        from rdkit import Chem
+        from rdkit.Chem import AllChem
 
-    return run_prep([smi_path], out, opts, None, progress=False)
+        mol = Chem.MolFromSmiles(smi)
+        if mol is None:
+            return
+        mol = max(Chem.GetMolFrags(mol, asMols=True), key=lambda m: m.GetNumHeavyAtoms())
+        molh = Chem.AddHs(mol)
+        params = AllChem.ETKDGv3()
+        params.randomSeed = (zlib.crc32(lig_id.encode()) ^ self.seed) & 0x7FFFFFFF
+        params.maxIterations = self.embed_iters
+        if AllChem.EmbedMolecule(molh, params) < 0:
+            return
+        if AllChem.MMFFHasAllMoleculeParams(molh):
+            AllChem.MMFFOptimizeMolecule(molh, maxIters=self.ff_iters)
+        try:
+            text, ok, _ = PDBQTWriterLegacy.write_string(self.prep.prepare(molh)[0])
+        except Exception:
+            return
+        if ok:
+            self.fh.write(f"MODEL {self.n_ok + 1}\n{text}ENDMDL\n")
+            self.n_ok += 1
+
+    def close(self) -> None:
+        self.fh.close()
 
 
-def _timed(fn):
-    w0, c0 = time.perf_counter(), time.process_time()
-    result = fn()
-    return result, time.perf_counter() - w0, time.process_time() - c0
+class HpcfoldPrep:
+    """``hpcfold prep``'s path (readers -> prepare_record -> FeatureWriter -> finalize)."""
+
+    def __init__(self, smi_path: str, out: str, opts):
+        from hpcfold.store.features import FeatureWriter
+
+        self.smi_path, self.out, self.opts = smi_path, out, opts
+        self.writer = FeatureWriter(out, 0, "bench", [smi_path], batch_size=200)
+        self.counts: dict = {}
+
+    def run(self, raw) -> None:
+        from hpcfold.chem.prepare import prepare_record
+
+        self.writer.add((0, raw.index), prepare_record(raw, self.opts))
+
+    def close(self) -> None:
+        from hpcfold.store.features import finalize
+
+        self.writer.close()
+        self.counts = finalize(self.out, [self.smi_path])
 
 
 def _store_bytes(path: str) -> int:
@@ -101,51 +114,72 @@ def _store_bytes(path: str) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--block", type=int, default=20, help="ligands per alternating block")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the numbers to this JSON file")
     args = ap.parse_args()
 
-    from hpcfold.chem.prepare import PrepOptions
+    import warnings
 
+    from rdkit import RDLogger
+
+    from hpcfold.chem.prepare import PrepOptions
+    from hpcfold.chem.readers import iter_records
+
+    RDLogger.DisableLog("rdApp.*")
+    warnings.simplefilter("ignore")
     opts = PrepOptions(seed=args.seed)
     ligands = pick_smiles(args.n)
-    rows = {"meeko": [], "hpcfold": []}
+    n = len(ligands)
+    cpu = {"meeko": [], "hpcfold": []}
+    wall = {"meeko": [], "hpcfold": []}
     with tempfile.TemporaryDirectory() as tmp:
         smi = os.path.join(tmp, "bench.smi")
         with open(smi, "w") as fh:
             fh.writelines(f"{s} {i}\n" for s, i in ligands)
-        for r in range(args.rounds):
-            n_m, wall, cpu = _timed(
-                lambda r=r: meeko_script(
-                    ligands, os.path.join(tmp, f"meeko{r}.pdbqt"), args.seed,
-                    opts.embed_max_iterations, opts.ff_max_iterations,
-                )
-            )  # fmt: skip
-            rows["meeko"].append({"ok": n_m, "wall_s": wall, "cpu_s": cpu})
-            out = os.path.join(tmp, f"lib{r}.h5")
-            counts, wall, cpu = _timed(lambda out=out: hpcfold_prep(smi, out, opts))
-            rows["hpcfold"].append(
-                {
-                    "ok": counts["ok"],
-                    "failed": counts["failed"],
-                    "wall_s": wall,
-                    "cpu_s": cpu,
-                    "store_bytes": _store_bytes(out),
-                }  # fmt: skip
-            )
-    n = len(ligands)
-    res = {"n": n, "rounds": args.rounds, "machine": platform.platform(),
+        raws = list(iter_records(smi))
+        out = os.path.join(tmp, "lib.h5")
+        meeko = MeekoScript(os.path.join(tmp, "meeko.pdbqt"), args.seed,
+                            opts.embed_max_iterations, opts.ff_max_iterations)  # fmt: skip
+        hpc = HpcfoldPrep(smi, out, opts)
+        for b, start in enumerate(range(0, n, args.block)):
+            block = range(start, min(n, start + args.block))
+            order = ("meeko", "hpcfold") if b % 2 == 0 else ("hpcfold", "meeko")
+            for name in order:
+                w0, c0 = time.perf_counter(), time.process_time()
+                for k in block:
+                    if name == "meeko":
+                        meeko.run(*ligands[k])
+                    else:
+                        hpc.run(raws[k])
+                cpu[name].append(time.process_time() - c0)
+                wall[name].append(time.perf_counter() - w0)
+        for name, obj in (("meeko", meeko), ("hpcfold", hpc)):
+            w0, c0 = time.perf_counter(), time.process_time()
+            obj.close()
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+        store_bytes = _store_bytes(out)
+    res = {"n": n, "block": args.block, "machine": platform.platform(),
            "cpu": platform.processor() or platform.machine(), "cores_used": 1}  # fmt: skip
-    for name, rr in rows.items():
+    for name in cpu:
         res[name] = {
-            "lig_per_cpu_s": statistics.median(n / x["cpu_s"] for x in rr),
-            "lig_per_wall_s": statistics.median(n / x["wall_s"] for x in rr),
-            "ok": rr[-1]["ok"],
+            "cpu_s": sum(cpu[name]),
+            "wall_s": sum(wall[name]),
+            "lig_per_cpu_s": n / sum(cpu[name]),
+            "lig_per_wall_s": n / sum(wall[name]),
+            "median_block_lig_per_cpu_s": statistics.median(
+                len(range(s, min(n, s + args.block))) / c
+                for s, c in zip(range(0, n, args.block), cpu[name])
+            ),
         }
-    res["hpcfold"]["bytes_per_ligand"] = rows["hpcfold"][-1]["store_bytes"] / n
+    res["meeko"]["ok"] = meeko.n_ok
+    res["hpcfold"].update(ok=hpc.counts["ok"], failed=hpc.counts["failed"])
+    res["hpcfold"]["bytes_per_ligand"] = store_bytes / n
     res["ratio_cpu"] = res["hpcfold"]["lig_per_cpu_s"] / res["meeko"]["lig_per_cpu_s"]
-    res["ratio_wall"] = res["hpcfold"]["lig_per_wall_s"] / res["meeko"]["lig_per_wall_s"]
+    res["ratio_median_block"] = (
+        res["hpcfold"]["median_block_lig_per_cpu_s"] / res["meeko"]["median_block_lig_per_cpu_s"]
+    )
     print(json.dumps(res, indent=2))
     if args.json:
         with open(args.json, "w") as fh:

@@ -11,7 +11,7 @@ import typing
 import pytest
 
 from hpcfold import config
-from hpcfold.cli import COMMANDS
+from hpcfold.cli import COMMANDS, build_parser
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 USER_GUIDE = ROOT / "docs" / "user-guide.md"
@@ -59,10 +59,21 @@ def test_no_stale_keys_documented():
     assert documented == set(config.config_keys())
 
 
+def _options(command: str) -> list[str]:
+    """Long option strings of a sub-command, from its real argument parser."""
+    parser = build_parser([command])
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    actions = sub.choices[command]._actions
+    return [s for a in actions for s in a.option_strings if s.startswith("--") and s != "--help"]
+
+
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_command_documented(command):
     commands = _section(USER_GUIDE.read_text(), "Commands")
-    assert re.search(rf"^### hpcfold {command}\s*$", commands, re.M), command
+    m = re.search(rf"^### hpcfold {command}\s*$(.*?)(?=^### |\Z)", commands, re.M | re.S)
+    assert m, f"no '### hpcfold {command}' in the user guide's Commands section"
+    missing = [o for o in _options(command) if f"`{o}" not in m.group(1)]
+    assert not missing, f"hpcfold {command}: options not documented: {missing}"
 
 
 def test_hpc_guide_topics():

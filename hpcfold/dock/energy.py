@@ -15,6 +15,7 @@ Lookups never take a square root (tables are indexed by r^2), masked entries are
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from hpcfold.dock.batch import LigandArrays, ReceptorAtoms
@@ -28,10 +29,26 @@ def curl(e: jnp.ndarray, cap) -> jnp.ndarray:
     return jnp.where(e > 0, ep * cap / (cap + ep), e)
 
 
-def _lookup(table: jnp.ndarray, t1, t2, r2, smooth: bool) -> jnp.ndarray:
+@jax.custom_jvp
+def _interp(e0, e1, d0, d1, frac, r2):
+    """Linear interpolation of ``smooth`` samples; its derivative in r2 is Vina's: the
+    interpolated ``dor`` / 2 (dE/dr2 = (dE/dr) / (2 r))."""
+    del d0, d1, r2
+    return e0 + frac * (e1 - e0)
+
+
+@_interp.defjvp
+def _interp_jvp(primals, tangents):
+    e0, e1, d0, d1, frac, _ = primals
+    r2_dot = tangents[5]
+    return e0 + frac * (e1 - e0), 0.5 * (d0 + frac * (d1 - d0)) * r2_dot
+
+
+def _lookup(table: jnp.ndarray, t1, t2, r2, smooth: bool, dor=None) -> jnp.ndarray:
     """Table value for type pairs (t1, t2) (>= 0) at squared distance r2 (broadcast shapes).
 
-    table (..., 19, 19, K); returns (..., *broadcast shape).
+    table (..., 19, 19, K); returns (..., *broadcast shape). ``smooth``: interpolate, with
+    Vina's derivative from ``dor`` (19, 19, K) when given.
     """
     lead = table.shape[:-3]
     flat = table.reshape(*lead, N_XS * N_XS * N_SAMPLES)
@@ -42,7 +59,13 @@ def _lookup(table: jnp.ndarray, t1, t2, r2, smooth: bool) -> jnp.ndarray:
         return jnp.take(flat, base + k, axis=-1)
     e0 = jnp.take(flat, base + k, axis=-1)
     e1 = jnp.take(flat, base + k + 1, axis=-1)
-    return e0 + (x - k) * (e1 - e0)
+    frac = jax.lax.stop_gradient(x - k)
+    if dor is None:
+        return e0 + (x - k) * (e1 - e0)
+    dflat = dor.reshape(N_XS * N_XS * N_SAMPLES)
+    d0 = jnp.take(dflat, base + k)
+    d1 = jnp.take(dflat, base + k + 1)
+    return _interp(e0, e1, d0, d1, frac, r2)
 
 
 def clamp_to_box(coords, box_lo, box_hi, slope):
@@ -78,7 +101,7 @@ def inter_atoms(
     t1 = jnp.maximum(lig.xs, 0)[:, None]
     t2 = jnp.maximum(rec.xs, 0)[None, :]
     table = tables.smooth if smooth else tables.fast
-    e_pair = jnp.where(ok, _lookup(table, t1, t2, r2, smooth), 0.0)
+    e_pair = jnp.where(ok, _lookup(table, t1, t2, r2, smooth, tables.dor), 0.0)
     e_atom = curl(jnp.sum(e_pair, axis=1), cap) + penalty
     e = jnp.sum(jnp.where(lig_ok, e_atom, 0.0))
     if smooth:
@@ -98,7 +121,7 @@ def intra(
     t1, t2 = lig.xs[i], lig.xs[j]
     ok = lig.pair_mask & (t1 >= 0) & (t2 >= 0) & (r2 < CUTOFF2)
     table = tables.smooth if smooth else tables.fast
-    e = _lookup(table, jnp.maximum(t1, 0), jnp.maximum(t2, 0), r2, smooth)
+    e = _lookup(table, jnp.maximum(t1, 0), jnp.maximum(t2, 0), r2, smooth, tables.dor)
     return jnp.sum(jnp.where(ok, curl(e, cap), 0.0))
 
 

@@ -143,3 +143,44 @@ def local_optimize(poses, lig: LigandArrays, rec: ReceptorAtoms, tables: Tables,
         return x, kinematics.pose_to_coords(x, lg), f
 
     return jax.vmap(one)(poses, lig, max_steps)
+
+
+def grid_energy(pose, lig, grid, tables, cap: float = 1000.0, slope: float = 1.0e6):
+    """Objective of Vina 1.2's ``optimize()``: grid inter (trilinear) + intra (smooth table)."""
+    x = kinematics.pose_to_coords(pose, lig)
+    return energy.inter_grid(x, lig, grid, cap, slope) + energy.intra(x, lig, tables, cap,
+                                                                      smooth=True)  # fmt: skip
+
+
+def in_grid(coords, lig, grid) -> jnp.ndarray:
+    """True when every scored atom lies inside the grid (Vina's ``is_in_grid``)."""
+    top = grid.origin + grid.spacing * (jnp.array(grid.maps.shape[1:], coords.dtype) - 1)
+    ok = lig.atom_mask & (lig.xs >= 0)
+    inside = jnp.all((coords >= grid.origin) & (coords <= top), axis=-1)
+    return jnp.all(inside | ~ok)
+
+
+@jax.jit
+def local_optimize_grid(poses, lig: LigandArrays, grid, tables: Tables, max_steps):
+    """Vina 1.2's ``optimize()`` (what ``vina --local_only`` runs) for a batch: BFGS on the grid
+    objective, repeated (up to 5 passes) until the ligand is inside the grid. poses (B, 7 + T),
+    max_steps (B,) -> (poses, coords (B, N, 3), objective (B,))."""
+
+    def one(pose, lg, steps):
+        def fg(x):
+            return kinematics.tangent_grad(lambda q: grid_energy(q, lg, grid, tables), x)
+
+        def cond(s):
+            p, _, _, done = s
+            return (p < 5) & ~done
+
+        def body(s):
+            p, x, _, _ = s
+            x, f = bfgs(fg, x, steps, increment=pose_increment)
+            return p + 1, x, f, in_grid(kinematics.pose_to_coords(x, lg), lg, grid)
+
+        init = (jnp.int32(0), pose, jnp.asarray(0.0, pose.dtype), jnp.asarray(False))
+        _, x, f, _ = jax.lax.while_loop(cond, body, init)
+        return x, kinematics.pose_to_coords(x, lg), f
+
+    return jax.vmap(one)(poses, lig, max_steps)

@@ -71,13 +71,15 @@ class Tables(NamedTuple):
 
     fast (19, 19, K): weighted total, Vina's ``fast``; smooth (19, 19, K): weighted total,
     Vina's ``smooth`` energy; terms (5, 19, 19, K): unweighted terms (TERMS order), ``fast``
-    rule; w_rot (): N_rot weight.
+    rule; w_rot (): N_rot weight; dor (19, 19, K): Vina's derivative samples (dE/dr) / r
+    (central differences of ``smooth``, 0 at both ends), used for gradients.
     """
 
     fast: jnp.ndarray
     smooth: jnp.ndarray
     terms: jnp.ndarray
     w_rot: jnp.ndarray
+    dor: jnp.ndarray
 
 
 def xs_radii(name: str) -> np.ndarray:
@@ -123,6 +125,14 @@ def _fast(smooth: np.ndarray) -> np.ndarray:
     return (smooth + nxt) / 2
 
 
+def _dor(smooth: np.ndarray) -> np.ndarray:
+    """Vina's ``init_from_smooth_fst``: dor[i] = (s[i+1] - s[i-1]) / ((r[i+1] - r[i-1]) r[i])."""
+    r = np.sqrt(np.arange(N_SAMPLES) / FACTOR)
+    out = np.zeros_like(smooth)
+    out[..., 1:-1] = (smooth[..., 2:] - smooth[..., :-2]) / ((r[2:] - r[:-2]) * r[1:-1])
+    return out
+
+
 def build_tables(params: ScoringParams) -> Tables:
     """Weighted/unweighted lookup tables for ``params`` (float32 jnp arrays)."""
     w = np.asarray(params.resolved_weights)
@@ -133,4 +143,5 @@ def build_tables(params: ScoringParams) -> Tables:
         smooth=jnp.asarray(smooth, dtype=jnp.float32),
         terms=jnp.asarray(_fast(terms), dtype=jnp.float32),
         w_rot=jnp.asarray(w[5], dtype=jnp.float32),
+        dor=jnp.asarray(_dor(smooth), dtype=jnp.float32),
     )

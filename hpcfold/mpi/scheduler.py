@@ -104,26 +104,33 @@ def run_scheduler(
     on_result: ResultHandler,
     tick: Callable[[], None] = lambda: None,
     max_sleep: float = 0.004,
+    stats: dict | None = None,
 ) -> dict[int, dict]:
     """Serve ``queue`` to the other ranks of ``comm`` until every worker has stopped.
 
     ``on_result(task, items, info, error, state)`` is called for each chunk that comes back
     (``state`` from ``WorkQueue.complete``: "done", "retry" or "failed"). Returns each worker's
-    final statistics (its ``TAG_FINAL`` message) by rank.
+    final statistics (its ``TAG_FINAL`` message) by rank. ``stats``, when given, receives
+    ``messages`` and ``busy_s`` (seconds spent handling messages, writes included: the
+    scheduler's capacity is ``handouts / busy_s``).
     """
     from mpi4py import MPI
 
     status = MPI.Status()
     reqbuf = np.zeros(1, np.int64)
     finals: dict[int, dict] = {}
-    sleep = 0.0
+    sleep = busy = 0.0
+    n_msg = 0
+    clock = time.perf_counter
     while len(finals) < len(queue.workers):
         if not comm.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG, status):
             tick()
             time.sleep(sleep)
             sleep = min(max(2 * sleep, 5e-5), max_sleep)
             continue
+        t0 = clock()
         sleep = 0.0
+        n_msg += 1
         src, tag = status.Get_source(), status.Get_tag()
         if tag == msg.TAG_REQUEST:
             comm.Recv([reqbuf, MPI.INT64_T], source=src, tag=tag)
@@ -133,6 +140,7 @@ def run_scheduler(
             comm.Recv([buf, MPI.BYTE], source=src, tag=tag)
             if tag == msg.TAG_FINAL:
                 finals[src] = msg.decode_json(buf)
+                busy += clock() - t0
                 continue
             items, info, error = msg.decode_result(buf)
             task = queue.in_flight[int(info["chunk_id"])][0]
@@ -143,6 +151,9 @@ def run_scheduler(
             send_assignment(comm, rank, new_task)
         if tag == msg.TAG_RESULT:
             on_result(task, items, info, error, state)
+        busy += clock() - t0
+    if stats is not None:
+        stats.update(messages=n_msg, busy_s=busy)
     return finals
 
 

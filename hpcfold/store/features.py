@@ -151,8 +151,8 @@ class FeatureWriter:
         if self.closed:
             raise RuntimeError("FeatureWriter is closed")
         k = (int(key[0]), int(key[1]))
-        if k[0] < 0 or k[1] < 0:
-            raise ValueError(f"key must be two non-negative ints, got {key}")
+        if not (0 <= k[0] < len(self.inputs) and k[1] >= 0):
+            raise ValueError(f"key must be (input index < {len(self.inputs)}, record >= 0): {key}")
         if k in self._seen:
             raise ValueError(f"key {k} added twice to the same FeatureWriter")
         item, bucket = segments.normalize_item(item)
@@ -292,6 +292,7 @@ def finalize(path: str, inputs: list[str]) -> dict:
     _check_index_inputs(path, inputs)
     os.makedirs(sdir, exist_ok=True)
     h5util.remove_stale_tmp(sdir)
+    h5util.remove_stale_tmp_of(path)  # an earlier finalize killed midway
     for name in sorted(n for n in os.listdir(sdir) if os.path.isdir(os.path.join(sdir, n))):
         attrs = _shard_attrs(sdir, name)
         if attrs is not None:

@@ -86,6 +86,17 @@ def remove_stale_tmp(directory: str) -> int:
     return n
 
 
+def remove_stale_tmp_of(path: str) -> None:
+    """Delete temporary files left by a killed ``atomic_h5(path, ...)`` (same directory)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = os.path.basename(path) + "."
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if name.startswith(prefix) and name.endswith(TMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, name))
+
+
 def put(group: h5py.Group, name: str, data: np.ndarray, compress: bool = True) -> h5py.Dataset:
     """Write one dataset; large ones are chunked and gzip-compressed (level 1, shuffled)."""
     data = np.ascontiguousarray(data)

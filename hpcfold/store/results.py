@@ -103,12 +103,7 @@ class ResultsWriter:
         except OSError as exc:
             raise UserError(f"cannot create results store {self.path}: {exc}") from exc
         h5util.remove_stale_tmp(self.pdir)
-        base = os.path.basename(self.path) + "."
-        with contextlib.suppress(OSError):
-            for name in os.listdir(os.path.dirname(os.path.abspath(self.path))):
-                if name.startswith(base) and name.endswith(h5util.TMP_SUFFIX):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(os.path.dirname(os.path.abspath(self.path)), name))
+        h5util.remove_stale_tmp_of(self.path)  # a compaction killed midway
         meta_json = json.dumps(self.meta, sort_keys=True, default=str)
         if not os.path.exists(self.path):
             self._write_empty_main(meta_json)

@@ -130,6 +130,8 @@ class ResultsView:
     def rank_stats(self) -> dict[str, np.ndarray]:
         """Per rank over all sessions: ligands, chunks, busy_s, wall_s, busy_fraction, device.
 
+        Only docking chunks count (chunk_id >= 0; the screen stores prep failures as chunk -1).
+
         wall_s sums the chunks' wall_s when the screen passed it, else it is the span of that
         rank's chunk completions per session (first chunk start to last t_done).
         """
@@ -137,7 +139,7 @@ class ResultsView:
         ranks = np.unique(c["rank"]) if len(c["rank"]) else np.zeros(0, np.int32)
         out = {k: [] for k in ("rank", "device", "ligands", "chunks", "busy_s", "wall_s")}
         for r in ranks.tolist():
-            m = (c["rank"] == r) & (c["n"] > 0)
+            m = (c["rank"] == r) & (c["n"] > 0) & (c["chunk_id"] >= 0)
             if not m.any():
                 continue
             out["rank"].append(r)

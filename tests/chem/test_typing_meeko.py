@@ -112,3 +112,15 @@ def test_flex_model_is_a_tree_and_covers_kept_atoms():
     n_edges = sum(len(v) for v in flex.graph.values()) // 2
     assert n_edges == len(flex.graph) - 1 == flex.n_torsions
     assert all(ad[i] == "H" for i, skip in enumerate(flex.ignore) if skip)
+
+
+def test_meeko_reads_hpcfold_pdbqt_back():
+    from meeko import PDBQTMolecule, RDKitMolCreate
+
+    for smiles in ("CC(=O)Oc1ccccc1C(=O)O", "N=C(N)NCCC[C@H](N)C(=O)O", "NCCc1cccc2[nH]ccc12"):
+        molh = prepare_rdkit(parse_smiles(smiles), smiles, OPTS)
+        rec = record_from_mol(molh, "x", "test", OPTS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mols = RDKitMolCreate.from_pdbqt_mol(PDBQTMolecule(rec.pdbqt, skip_typing=True))
+        assert Chem.MolToSmiles(Chem.RemoveHs(mols[0])) == rec.smiles == smiles

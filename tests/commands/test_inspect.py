@@ -62,7 +62,7 @@ def test_inspect_results(tmp_path, capsys):
     out = str(tmp_path / "results.h5")
     w = ResultsWriter(out, {"n_ligands": 20, "receptor_sha256": "ab12"})
     idx = np.arange(15)
-    w.append(idx, [make_result(i) for i in idx], {"rank": 3, "device": "cpu:0-1", "busy_s": 1.0})
+    w.append(idx, [make_result(i) for i in idx], {"chunk_id": 0, "rank": 3, "device": "cpu:0-1"})
     # not closed: inspect folds in the uncompacted parts
     rc, text, _ = _run(capsys, out, "--json")
     d = json.loads(text)

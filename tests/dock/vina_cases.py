@@ -123,6 +123,7 @@ def padded(case: Case, spacing: float):
     lig = batch.stack_arrays([la] * b)
     coords = np.repeat(la.coords[None], b, axis=0)
     coords[:, : case.ligand.n_atoms] = case.coords
+    lig = lig._replace(coords=coords)  # each pose is its own reference (identity pose = the pose)
     rec = batch.receptor_arrays(case.receptor, case.box)
     if rec.coords.shape[0] > N_REC:
         raise AssertionError(f"{case.name}: {rec.coords.shape[0]} receptor atoms > {N_REC}")

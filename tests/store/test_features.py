@@ -21,6 +21,8 @@ from hpcfold.store.features import (
 )
 from hpcfold.types import Failure, Reason, bucket_for
 
+TWO = ["a.smi", "b.smi"]
+
 
 def _write(out, keys_items, rank=0, run="run1", batch=10, inputs=("lib.smi",)):
     with FeatureWriter(out, rank, run, list(inputs), batch_size=batch) as w:
@@ -40,8 +42,8 @@ def test_round_trip_records_and_failures(tmp_path):
     object.__setattr__(bad, "charges", bad.charges[:-1])  # inconsistent: (n-1,) charges
     mid = make_record(42, n_atoms=60, n_tors=14)  # bucket a64t16
     items += [((0, 40), big), ((0, 41), bad), ((1, 0), mid)]
-    _write(out, items, batch=8)
-    counts = finalize(out, ["lib.smi"])
+    _write(out, items, batch=8, inputs=TWO)
+    counts = finalize(out, TWO)
     n_fail_src = sum(isinstance(it, Failure) for _, it in items)
     assert counts["total"] == 43
     assert counts["failed"] == n_fail_src + 2
@@ -74,11 +76,11 @@ def test_round_trip_records_and_failures(tmp_path):
 def test_many_writers_same_index_as_one(tmp_path):
     n = 120
     one, many = str(tmp_path / "one.h5"), str(tmp_path / "many.h5")
-    _write(one, [((i % 2, i), make_item(i)) for i in range(n)], batch=1000)
+    _write(one, [((i % 2, i), make_item(i)) for i in range(n)], batch=1000, inputs=TWO)
     for rank in range(4):  # round-robin split, different batch sizes
         mine = [((i % 2, i), make_item(i)) for i in range(n) if i % 4 == rank]
-        _write(many, mine[::-1], rank=rank, run="r1", batch=3 + rank)
-    assert finalize(one, ["lib.smi"]) == {**finalize(many, ["lib.smi"]), "shards": 1}
+        _write(many, mine[::-1], rank=rank, run="r1", batch=3 + rank, inputs=TWO)
+    assert finalize(one, TWO) == {**finalize(many, TWO), "shards": 1}
     with FeatureStore(one) as a, FeatureStore(many) as b:
         assert np.array_equal(a.keys, b.keys)
         assert a.keys[:, 0].tolist() == sorted(a.keys[:, 0].tolist())  # (file, record) order
@@ -120,9 +122,9 @@ def test_duplicate_ids_renamed_stably(tmp_path):
     out = str(tmp_path / "lib.h5")
     ids = ["X", "Y", "X", "Z", "X"]
     items = [((i % 2, i), make_record(i, lig_id=s)) for i, s in enumerate(ids)]
-    _write(out, items[3:], rank=1)  # rank 1 writes the later records first
-    _write(out, items[:3], rank=0)
-    counts = finalize(out, ["a.smi"] * 0 + ["lib.smi"])
+    _write(out, items[3:], rank=1, inputs=TWO)  # rank 1 writes the later records first
+    _write(out, items[:3], rank=0, inputs=TWO)
+    counts = finalize(out, TWO)
     assert counts["renamed"] == 2
     with FeatureStore(out) as store:
         keys = [tuple(k) for k in store.keys.tolist()]
@@ -147,8 +149,10 @@ def test_resume_after_abandoned_writer(tmp_path):
         for i in range(30):
             if (0, i) not in done:
                 w2.add((0, i), make_item(i))
+    open(out + ".999-dead.tmp", "wb").write(b"\x89HDF")  # a finalize killed midway
     counts = finalize(out, ["lib.smi"])
     assert counts["total"] == 30
+    assert not os.path.exists(out + ".999-dead.tmp")
     assert (
         not any(n.endswith(".tmp") for n in os.listdir(segdir)) if os.path.isdir(segdir) else True
     )
@@ -187,6 +191,15 @@ def test_inputs_mismatch_is_a_user_error(tmp_path):
         finalize(out, ["other.smi"])
     with pytest.raises(ValueError, match="run_id"):
         FeatureWriter(out, 0, "bad/id", ["lib.smi"])
+    w = FeatureWriter(out, 0, "keys", ["lib.smi"])
+    with pytest.raises(ValueError, match="input index"):
+        w.add((1, 0), make_item(0))  # only one input file
+    w.add((0, 7), make_item(7))
+    with pytest.raises(ValueError, match="twice"):
+        w.add((0, 7), make_item(7))
+    with pytest.raises(TypeError, match="LigandRecord or Failure"):
+        w.add((0, 8), "not a record")
+    w.close()
 
 
 def test_reader_detects_changed_shard_and_missing_store(tmp_path):

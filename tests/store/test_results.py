@@ -119,6 +119,7 @@ def test_duplicates_and_bad_items(tmp_path):
         assert t["reason"][v.row_of(11)] == Reason.INTERNAL_ERROR
         assert t["smiles"][v.row_of(11)] == "CCC"
         assert '"extra_key": 1' in v.chunks["extra"][-1]
+        assert v.rank_stats()["ligands"].tolist() == [8]  # the chunk_id -1 append is not docking
     assert validate_results(out)["valid"]
 
 
@@ -157,7 +158,9 @@ def test_stale_parts_after_compaction_crash_are_skipped(tmp_path):
             fh.write(data)
     rep = validate_results(out)
     assert rep["valid"] and rep["total"] == 6 and rep["parts"] == 0
+    open(out + ".999-dead.tmp", "wb").write(b"\x89HDF")  # a compaction killed midway
     w2 = ResultsWriter(out, META)
+    assert not os.path.exists(out + ".999-dead.tmp")
     assert w2.done_indices().tolist() == list(range(6))
     assert w2.session == 2  # the stale session record is not counted twice
     w2.close()

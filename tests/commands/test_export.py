@@ -1,0 +1,136 @@
+"""``hpcfold export`` on a real screen's results store (tests/commands/conftest.py)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from hpcfold.cli import main as cli
+from hpcfold.report.export import CSV_COLUMNS, export_hits
+from hpcfold.store.features import FeatureStore
+from hpcfold.store.results import open_results
+from hpcfold.types import TERMS
+
+SCORE_TAGS = ("affinity", "inter", "intra", *TERMS)
+
+
+@pytest.fixture(scope="module")
+def table(small_screen):
+    with open_results(str(small_screen.results)) as view:
+        yield view.table
+
+
+def _ok(table) -> np.ndarray:
+    return np.asarray([s == "ok" for s in table["status"]])
+
+
+def test_screen_fixture_is_real(small_screen, table):
+    ok = _ok(table)
+    assert len(table["index"]) == 9  # 8 ligands + the unparsable one: every ligand came out
+    assert ok.sum() == 8
+    assert np.all(np.isfinite(table["affinity"][ok])) and np.all(table["n_poses"][ok] >= 1)
+
+
+def test_sdf_best_pose_per_ligand_with_tags(small_screen, table, tmp_path, capsys):
+    out = tmp_path / "hits.sdf"
+    assert cli(["export", str(small_screen.results), "-o", str(out)]) == 0
+    assert "wrote 8 ligands" in capsys.readouterr().out
+    mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
+    assert len(mols) == 8 and all(m is not None for m in mols)
+    ok = np.flatnonzero(_ok(table))
+    by_id = {table["lig_id"][i]: i for i in ok}
+    affinities = [m.GetDoubleProp("affinity") for m in mols]
+    assert affinities == sorted(affinities)  # best first
+    with (
+        FeatureStore(str(small_screen.features)) as fs,
+        open_results(str(small_screen.results)) as v,
+    ):
+        for rank, mol in enumerate(mols, 1):
+            name = mol.GetProp("_Name")
+            i = by_id[name]  # record name = ligand id
+            assert mol.GetProp("ligand_id") == name
+            assert mol.GetProp("smiles") == table["smiles"][i] != ""
+            assert int(mol.GetProp("hit_rank")) == rank
+            for tag in SCORE_TAGS:
+                assert mol.HasProp(tag), tag
+            assert mol.GetDoubleProp("affinity") == pytest.approx(table["affinity"][i], abs=1e-3)
+            assert mol.GetDoubleProp("inter") == pytest.approx(table["inter"][i], abs=1e-3)
+            for k, term in enumerate(TERMS):
+                assert mol.GetDoubleProp(term) == pytest.approx(table["terms"][i][k], abs=1e-3)
+            # the coordinates are the best pose from the results store, atom for atom
+            coords, _ = v.poses(int(table["index"][i]))
+            (record,) = fs.read([int(table["index"][i])])
+            xyz = mol.GetConformer().GetPositions()
+            mapped = record.mol_index >= 0
+            np.testing.assert_allclose(xyz[record.mol_index[mapped]], coords[0][mapped], atol=2e-3)
+            # and the molecule is the one that was screened (3D perception may add stereo
+            # marks to symmetric centres, e.g. adamantane: compare the constitution)
+            assert Chem.MolToSmiles(Chem.RemoveHs(mol), isomericSmiles=False) == Chem.MolToSmiles(
+                Chem.MolFromSmiles(table["smiles"][i]), isomericSmiles=False
+            )
+
+
+def test_sdf_top_and_min_score(small_screen, table, tmp_path):
+    ok = _ok(table)
+    best = np.sort(table["affinity"][ok])
+    out = tmp_path / "top.sdf"
+    assert export_hits(small_screen.results, out, top=3) == 3
+    got = [m.GetDoubleProp("affinity") for m in Chem.SDMolSupplier(str(out))]
+    np.testing.assert_allclose(got, best[:3], atol=1e-3)
+    cut = float(best[4])  # the 5 best are <= cut (ties allowed)
+    n = export_hits(small_screen.results, out, min_score=cut)
+    assert n == int((best <= cut).sum()) >= 5
+    assert all(m.GetDoubleProp("affinity") <= cut + 1e-3 for m in Chem.SDMolSupplier(str(out)))
+    assert export_hits(small_screen.results, out, top=2, min_score=cut) == 2
+    assert export_hits(small_screen.results, out, min_score=best[0] - 1.0) == 0
+    assert out.read_text() == ""
+
+
+def _read_csv(path):
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
+def test_csv_columns_order_and_failures(small_screen, table, tmp_path):
+    out = tmp_path / "hits.csv"
+    assert export_hits(small_screen.results, out) == 8
+    header, rows = _read_csv(out)
+    assert tuple(header) == CSV_COLUMNS
+    assert header[:11] == ["ligand_id", "smiles", "status", "affinity", "inter", "intra",
+                           "gauss1", "gauss2", "repulsion", "hydrophobic", "hbond"]  # fmt: skip
+    aff = [float(r["affinity"]) for r in rows]
+    assert aff == sorted(aff)
+    assert {r["status"] for r in rows} == {"ok"}
+    assert {r["ligand_id"] for r in rows} == (small_screen.active_ids | small_screen.decoy_ids) - {
+        small_screen.bad_id
+    }
+    ok = np.flatnonzero(_ok(table))
+    for r in rows:
+        (i,) = [k for k in ok if table["lig_id"][k] == r["ligand_id"]]
+        assert int(r["index"]) == int(table["index"][i])
+        assert float(r["hbond"]) == pytest.approx(table["terms"][i][4], abs=1e-3)
+        assert r["reason"] == "" and r["smiles"] == table["smiles"][i]
+
+    assert cli(["export", str(small_screen.results), "-o", str(out), "--include-failures"]) == 0
+    _, rows = _read_csv(out)
+    assert len(rows) == 9
+    failed = rows[-1]  # failures come after every docked ligand
+    assert failed["ligand_id"] == small_screen.bad_id and failed["status"] == "failed"
+    assert failed["reason"] == "PARSE_ERROR" and failed["message"]
+    assert failed["affinity"] == "" and failed["hbond"] == ""
+
+
+def test_export_errors(small_screen, tmp_path, capsys):
+    res = str(small_screen.results)
+    assert cli(["export", res, "-o", str(tmp_path / "hits.txt")]) == 2
+    assert "must end in .sdf or .csv" in capsys.readouterr().err
+    assert cli(["export", res, "-o", str(tmp_path / "h.sdf"), "--include-failures"]) == 2
+    assert "no pose" in capsys.readouterr().err
+    assert cli(["export", str(tmp_path / "none.h5"), "-o", str(tmp_path / "h.csv")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert cli(["export", res, "-o", str(tmp_path / "h.csv"), "--top", "-1"]) == 2
+    assert not (tmp_path / "h.csv").exists() and not (tmp_path / "h.sdf").exists()

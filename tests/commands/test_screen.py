@@ -1,0 +1,94 @@
+"""``hpcfold screen`` command: clear errors (alone and under mpiexec), box resolution."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hpcfold import boxes, cli
+from hpcfold.commands import screen
+from hpcfold.config import load_screen_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MPIEXEC = pathlib.Path(sys.executable).with_name("mpiexec")
+
+
+def config(tmp_path, shared_data, extra: str = "", ligands: str = "lig.smi") -> pathlib.Path:
+    fabp4 = shared_data / "dude" / "fabp4"
+    (tmp_path / "lig.smi").write_text("CCO ethanol\nc1ccccc1O phenol\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"receptor: {fabp4 / 'receptor.pdbqt'}\nbox: {{vina_config: {fabp4 / 'box.txt'}}}\n"
+        f"ligands: {ligands}\noutput: out.h5\n{extra}"
+    )
+    return path
+
+
+def test_unknown_key_exits_2_naming_it(tmp_path, shared_data, capsys):
+    cfg = config(tmp_path, shared_data, "search: {presett: fast}\n")
+    assert cli.main(["screen", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "hpcfold screen: error:" in err and "unknown key 'search.presett'" in err
+
+
+def test_missing_features_without_ligands(tmp_path, shared_data, capsys):
+    cfg = config(tmp_path, shared_data, "features: nope.h5\n", ligands="[]")
+    assert cli.main(["screen", str(cfg)]) == 2
+    assert "nope.h5 does not exist and the config lists no ligands" in capsys.readouterr().err
+
+
+def test_missing_ligand_file(tmp_path, shared_data, capsys):
+    cfg = config(tmp_path, shared_data, ligands="missing.smi")
+    assert cli.main(["screen", str(cfg)]) == 2
+    assert "missing.smi not found" in capsys.readouterr().err
+
+
+def test_user_error_under_mpiexec_aborts_cleanly(tmp_path, shared_data):
+    cfg = config(tmp_path, shared_data, "chunk_size: -4\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [str(MPIEXEC), "-n", "2", sys.executable, "-m", "hpcfold", "screen", str(cfg)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "hpcfold screen: error (rank 0):" in proc.stderr
+    assert "chunk_size must be >= 1" in proc.stderr and "aborting all 2 ranks" in proc.stderr
+
+
+def test_box_resolution(tmp_path, shared_data):
+    fabp4 = shared_data / "dude" / "fabp4"
+    cfg = load_screen_config(config(tmp_path, shared_data))
+    assert screen._resolve_box(cfg) == boxes.read_vina_config(fabp4 / "box.txt")
+    lig = fabp4 / "crystal_ligand.pdbqt"
+    (tmp_path / "b.yaml").write_text(
+        f"receptor: r.pdbqt\nbox: {{autobox_ligand: {lig}, autobox_add: 5}}\n"
+        "ligands: x.smi\noutput: o.h5\n"
+    )
+    box = screen._resolve_box(load_screen_config(tmp_path / "b.yaml"))
+    xyz = np.array([[float(line[30:38]), float(line[38:46]), float(line[46:54])]
+                    for line in lig.read_text().splitlines()
+                    if line.startswith(("ATOM", "HETATM"))])  # fmt: skip
+    assert box == boxes.autobox(xyz, add=5.0)
+    (tmp_path / "c.yaml").write_text(
+        "receptor: r.pdbqt\nbox: {center: [1, 2, 3], size: [10, 11, 12]}\n"
+        "ligands: x.smi\noutput: o.h5\n"
+    )
+    box = screen._resolve_box(load_screen_config(tmp_path / "c.yaml"))
+    assert box.center == (1.0, 2.0, 3.0) and box.size == (10.0, 11.0, 12.0)
+
+
+def test_sdf_autobox_coords(tmp_path):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    Chem.MolToMolFile(mol, str(tmp_path / "l.mol"))
+    xyz = screen._ligand_coords(str(tmp_path / "l.mol"))
+    assert xyz.shape == (mol.GetNumAtoms(), 3)
+    with pytest.raises(ValueError, match="no ATOM"):
+        (tmp_path / "e.pdb").write_text("REMARK nothing\n")
+        screen._ligand_coords(str(tmp_path / "e.pdb"))

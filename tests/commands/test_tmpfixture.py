@@ -1,2 +1,0 @@
-def test_fixture(small_screen):
-    print(small_screen)

@@ -1,0 +1,220 @@
+"""``hpcfold screen`` end to end under a real mpiexec, with real prep and real docking.
+
+One session prepares >= 200 DUD-E FABP4 ligands (small ones, so a single size bucket compiles)
+and screens them with the cheapest search that still docks (1 chain, a few Monte-Carlo steps,
+BFGS, refinement). The kernels are compiled once into a shared cache ($HPCFOLD_CACHE_DIR when
+set, else a session folder), later runs load them.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from hpcfold.store.results import open_results, validate_results
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MPIEXEC = pathlib.Path(sys.executable).with_name("mpiexec")
+pytestmark = [pytest.mark.mpi, pytest.mark.slow]
+N_LIGANDS = 206
+SEARCH = "{preset: fast, exhaustiveness: 1, n_steps: 2, seed: 11, num_modes: 3}"
+
+
+def small_ligands(path: pathlib.Path, n: int) -> list[str]:
+    """The first ``n`` SMILES lines of small ligands (<= 20 heavy atoms, <= 4 rotatable bonds,
+    one fragment): they all land in the smallest size bucket, so one kernel compiles."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolDescriptors
+
+    got = []
+    for line in path.read_text().splitlines():
+        mol = Chem.MolFromSmiles(line.split()[0]) if line.strip() else None
+        if mol is None or mol.GetNumHeavyAtoms() > 20 or len(Chem.GetMolFrags(mol)) > 1:
+            continue
+        if rdMolDescriptors.CalcNumRotatableBonds(mol) <= 4:
+            got.append(line)
+        if len(got) == n:
+            break
+    return got
+
+
+@pytest.fixture(scope="session")
+def screen_env(shared_data, tmp_path_factory):
+    base = tmp_path_factory.mktemp("screen")
+    fabp4 = shared_data / "dude" / "fabp4"
+    actives = small_ligands(fabp4 / "actives.smi", 6)
+    decoys = small_ligands(fabp4 / "decoys.smi", N_LIGANDS - len(actives))
+    assert len(actives) + len(decoys) == N_LIGANDS
+    (base / "actives.smi").write_text("\n".join(actives) + "\n")
+    (base / "decoys.smi").write_text("\n".join(decoys) + "\n")
+    (base / "few.smi").write_text("\n".join(decoys[:36]) + "\n")
+    cache = os.environ.get("HPCFOLD_CACHE_DIR") or os.environ.get("HPCFOLD_CACHE")
+    return {
+        "base": base,
+        "cache": cache or str(base / "cache"),
+        "fabp4": shared_data / "dude" / "fabp4",
+    }
+
+
+def write_config(env, name: str, chunk: int, ligands: str, features: str) -> pathlib.Path:
+    fabp4 = env["fabp4"]
+    path = env["base"] / f"{name}.yaml"
+    path.write_text(
+        f"receptor: {fabp4 / 'receptor.pdbqt'}\n"
+        f"box: {{vina_config: {fabp4 / 'box.txt'}}}\n"
+        f"ligands: {ligands}\n"
+        f"features: {features}\n"
+        f"output: {name}.h5\n"
+        f"chunk_size: {chunk}\n"
+        f"search: {SEARCH}\n"
+        f"device: {{mode: auto, compile_cache: {env['cache']}}}\n"
+        f"progress_interval: 1\n"
+    )
+    return path
+
+
+def screen_cmd(n: int | None, config: pathlib.Path) -> list[str]:
+    cmd = [sys.executable, "-m", "hpcfold", "screen", str(config), "-v"]
+    return cmd if n is None else [str(MPIEXEC), "-n", str(n), *cmd]
+
+
+def run(n, config, env_extra=None, timeout=600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    proc = subprocess.run(screen_cmd(n, config), env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=config.parent)  # fmt: skip
+    return proc
+
+
+def table(path) -> dict:
+    with open_results(str(path)) as v:
+        t = {k: np.asarray(v) for k, v in v.table.items()}
+        t["coords"] = [v.poses(int(i))[0] for i in t["index"]]
+    return t
+
+
+def assert_same_results(a: dict, b: dict, ids=None) -> None:
+    """Bitwise equal per ligand id (on ``ids`` when given)."""
+    pos_a = {x: i for i, x in enumerate(a["lig_id"].tolist())}
+    pos_b = {x: i for i, x in enumerate(b["lig_id"].tolist())}
+    ids = sorted(pos_a) if ids is None else ids
+    assert set(ids) <= set(pos_b)
+    for lig in ids:
+        i, j = pos_a[lig], pos_b[lig]
+        for col in ("status", "affinity", "inter", "intra", "terms", "n_poses"):
+            assert np.asarray(a[col][i]).tobytes() == np.asarray(b[col][j]).tobytes(), (lig, col)
+        assert a["coords"][i].tobytes() == b["coords"][j].tobytes(), lig
+
+
+def check_complete(path, total: int) -> dict:
+    report = validate_results(str(path))
+    assert report["valid"], report["errors"]
+    assert report["total"] == total and report["duplicates"] == 0 and report["missing"] == 0
+    return report
+
+
+@pytest.fixture(scope="session")
+def reference(screen_env):
+    """-n 3 from SMILES (prep runs first, on 3 ranks), chunk 16."""
+    base = screen_env["base"]
+    cfg = write_config(screen_env, "ref", 16, f"[{base / 'actives.smi'}, {base / 'decoys.smi'}]",
+                       str(base / "lib.h5"))  # fmt: skip
+    proc = run(3, cfg)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {"proc": proc, "table": table(base / "ref.h5"), "path": base / "ref.h5"}
+
+
+def test_n3_matches_n1_and_another_chunk_size(screen_env, reference):
+    proc, ref = reference["proc"], reference["table"]
+    report = check_complete(reference["path"], N_LIGANDS)
+    assert report["ok"] >= N_LIGANDS - 2  # real docking of small, valid ligands
+    err = proc.stderr
+    assert "preparing 2 ligand file(s)" in err and "per-rank summary" in err
+    for r in (1, 2):  # each worker logs its binding; rank 0 only schedules
+        assert f"host {psutil.os.uname().nodename.split('.')[0]} rank {r}/3" in err
+    assert "rank 0/3 local 0/3 scheduler" in err and "busy%" in err
+    with open_results(str(reference["path"])) as v:
+        ranks = set(v.table["rank"].tolist())
+        assert v.meta["n_ranks"] == 3 and len(v.meta["receptor_sha256"]) == 64
+    assert ranks == {1, 2}
+    base = screen_env["base"]
+    cfg1 = write_config(screen_env, "one", 16, "[]", str(base / "lib.h5"))
+    proc1 = run(None, cfg1)  # no launcher: rank 0 docks in-process
+    assert proc1.returncode == 0, proc1.stderr[-4000:]
+    check_complete(base / "one.h5", N_LIGANDS)
+    assert_same_results(ref, table(base / "one.h5"))
+    cfg2 = write_config(screen_env, "chunk7", 7, "[]", str(base / "lib.h5"))
+    proc2 = run(2, cfg2)
+    assert proc2.returncode == 0, proc2.stderr[-4000:]
+    check_complete(base / "chunk7.h5", N_LIGANDS)
+    assert_same_results(ref, table(base / "chunk7.h5"))
+
+
+def few_config(screen_env, name: str, chunk: int = 4) -> pathlib.Path:
+    base = screen_env["base"]
+    return write_config(screen_env, name, chunk, str(base / "few.smi"), str(base / "few.h5"))
+
+
+def test_failing_chunk_is_retried_then_failed(screen_env, reference):
+    proc = run(3, few_config(screen_env, "fail"), {"HPCFOLD_TEST_FAIL_CHUNK": "2"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    path = screen_env["base"] / "fail.h5"
+    check_complete(path, 36)
+    t = table(path)
+    bad = t["status"] != "ok"
+    assert bad.sum() == 4 and set(t["reason_name"][bad].tolist()) == {"DOCK_ERROR"}
+    assert all("test hook: chunk 2 fails" in m for m in t["message"][bad].tolist())
+    assert "retrying once" in proc.stderr and "raised twice" in proc.stderr
+    # the other ligands are bitwise those of the reference run (other store, other chunks)
+    assert_same_results(t, reference["table"], ids=t["lig_id"][~bad].tolist())
+
+
+def kill_job(proc: subprocess.Popen) -> None:
+    procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait(timeout=30)
+
+
+def test_kill_9_midway_then_resume(screen_env, reference):
+    cfg = few_config(screen_env, "killed")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HPCFOLD_TEST_CHUNK_DELAY="0.5")
+    log = screen_env["base"] / "killed.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(screen_cmd(3, cfg), env=env, stderr=fh, stdout=fh, cwd=cfg.parent)
+        t0 = time.monotonic()
+        while log.read_text().count("written in") < 3:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() - t0 < 300, "the screen made no progress"
+            time.sleep(0.1)
+        kill_job(proc)
+    assert proc.returncode != 0
+    proc2 = run(3, cfg)
+    assert proc2.returncode == 0, proc2.stderr[-4000:]
+    assert "already done" in proc2.stderr and " 0 already done" not in proc2.stderr
+    check_complete(screen_env["base"] / "killed.h5", 36)
+    t = table(screen_env["base"] / "killed.h5")
+    assert_same_results(t, reference["table"])
+
+
+def test_dead_rank_aborts_the_job_and_the_rerun_resumes(screen_env, reference):
+    cfg = few_config(screen_env, "dead")
+    t0 = time.monotonic()
+    proc = run(3, cfg, {"HPCFOLD_TEST_DIE_CHUNK": "3"}, timeout=300)
+    assert proc.returncode != 0 and time.monotonic() - t0 < 300
+    text = proc.stdout + proc.stderr
+    assert "test hook: dying on chunk 3" in text and "BAD TERMINATION" in text
+    proc2 = run(3, cfg)
+    assert proc2.returncode == 0, proc2.stderr[-4000:]
+    check_complete(screen_env["base"] / "dead.h5", 36)
+    assert_same_results(table(screen_env["base"] / "dead.h5"), reference["table"])
