@@ -5,10 +5,11 @@ mixed, deterministic picks): parse, keep the largest fragment, add H, ETKDGv3 em
 seed rule, same maxIterations), MMFF clean-up (same iteration cap), AutoDock typing + torsion
 tree + PDBQT text. hpcfold also writes the HDF5 feature store (symmetry, bonds, mol block
 included); the meeko script writes its PDBQT strings to one file. Throughput is reported per core
-from process CPU time (the machine may be shared) and from wall time; the rounds alternate
-(meeko, hpcfold, meeko, ...) and the median round is reported.
+from process CPU time (the machine may be shared) and from wall time. The two pipelines alternate
+in blocks of ``--block`` ligands (meeko first, then hpcfold first, ...), so both see the same
+machine load; totals and the median over blocks are reported.
 
-    python bench/bench_prep.py --n 1000 --rounds 1
+    python bench/bench_prep.py --n 1000
 """
 
 from __future__ import annotations

@@ -125,6 +125,9 @@ class DeviceConfig:
             null = ``$HPCFOLD_CACHE`` or ``~/.cache/hpcfold``.
         cores_per_rank: CPU cores per worker rank; null = the node's cores divided evenly among
             the node's worker ranks.
+        cpu_threads: XLA threads per CPU worker rank (``NPROC``). CPU results are bitwise
+            identical across rank counts and chunk sizes for a fixed value; the default 1 makes
+            one process and ``mpiexec -n N`` agree. Scale with ranks (one per core) first.
     """
 
     mode: str = "auto"
@@ -132,8 +135,11 @@ class DeviceConfig:
     preallocate: bool = False
     compile_cache: str | None = dataclasses.field(default=None, metadata=PATH)
     cores_per_rank: int | None = None
+    cpu_threads: int = 1
 
     def _check(self, where: str) -> None:
+        if self.cpu_threads < 1:
+            raise UserError(f"{where}.cpu_threads must be >= 1, got {self.cpu_threads}")
         if self.mode not in ("auto", "cpu", "gpu"):
             raise UserError(f"{where}.mode must be auto, cpu or gpu, got {self.mode!r}")
         frac = self.gpu_memory_fraction

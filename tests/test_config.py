@@ -49,7 +49,7 @@ chunk_size: 8
 search: {preset: fast, exhaustiveness: 4, n_steps: 10, seed: 7, scoring: vinardo,
          num_modes: 3, energy_range: 2, min_rmsd: 1.5}
 device: {mode: cpu, gpu_memory_fraction: 0.8, preallocate: true, compile_cache: cache,
-         cores_per_rank: 2}
+         cores_per_rank: 2, cpu_threads: 2}
 prep: {seed: 3, max_heavy_atoms: 50, max_torsions: 10, max_automorphisms: 9,
        embed_max_iterations: 5, ff_max_iterations: 0}
 progress_interval: 1
@@ -71,6 +71,7 @@ progress_interval: 1
         ("device: {mode: tpu}", "device.mode must be auto, cpu or gpu"),
         ("device: {gpu_memory_fraction: 1.5}", "gpu_memory_fraction"),
         ("chunk_size: 0", "chunk_size must be >= 1"),
+        ("device: {cpu_threads: 0}", "device.cpu_threads must be >= 1"),
         ("chunk_size: 2.5", "'chunk_size' must be an integer"),
         ("chunk_size: true", "'chunk_size' must be an integer"),
         ("search: {scoring: ad4}", "scoring must be vina or vinardo"),

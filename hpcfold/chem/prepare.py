@@ -92,25 +92,33 @@ def embed_seed(lig_id: str, seed: int) -> int:
     return (zlib.crc32(lig_id.encode("utf-8")) ^ (int(seed) & 0xFFFFFFFF)) & 0x7FFFFFFF
 
 
-def _sanitize(mol: Chem.Mol | None, what: str) -> Chem.Mol:
+def _why_not(mol: Chem.Mol | None, what: str) -> PrepError:
+    """The PARSE_ERROR for a record RDKit rejected, with RDKit's reason when it has one."""
     if mol is None:
-        raise PrepError(Reason.PARSE_ERROR, f"RDKit cannot parse the {what}")
+        return PrepError(Reason.PARSE_ERROR, f"RDKit cannot parse the {what}")
     try:
         Chem.SanitizeMol(mol)
     except Exception as exc:  # RDKit raises several sanitization exception types
-        raise PrepError(Reason.PARSE_ERROR, f"invalid {what}: {exc}") from None
-    return mol
+        return PrepError(Reason.PARSE_ERROR, f"invalid {what}: {exc}")
+    return PrepError(Reason.PARSE_ERROR, f"RDKit rejected the {what}")
 
 
 def parse_smiles(smiles: str) -> Chem.Mol:
     """Sanitized RDKit molecule of a SMILES; PrepError(PARSE_ERROR) with RDKit's reason."""
-    return _sanitize(Chem.MolFromSmiles(smiles, sanitize=False), f"SMILES {smiles!r}")
+    mol = Chem.MolFromSmiles(smiles)  # sanitized, stereo perceived (as a plain RDKit script)
+    if mol is None:
+        raise _why_not(Chem.MolFromSmiles(smiles, sanitize=False), f"SMILES {smiles!r}")
+    return mol
 
 
 def parse_molblock(text: str) -> Chem.Mol:
-    """Sanitized molecule (hydrogens kept) of one SDF record."""
-    mol = Chem.MolFromMolBlock(text, sanitize=False, removeHs=False, strictParsing=False)
-    mol = _sanitize(mol, "SDF record")
+    """Sanitized molecule (hydrogens kept, stereo from the block) of one SDF record."""
+    mol = Chem.MolFromMolBlock(text, removeHs=False)
+    if mol is None:  # e.g. a non-standard header or count line that RDKit can still read
+        mol = Chem.MolFromMolBlock(text, removeHs=False, strictParsing=False)
+    if mol is None:
+        raw = Chem.MolFromMolBlock(text, sanitize=False, removeHs=False, strictParsing=False)
+        raise _why_not(raw, "SDF record")
     if mol.GetNumAtoms() == 0:
         raise PrepError(Reason.EMPTY_RECORD, "SDF record has no atoms")
     return mol
@@ -133,14 +141,12 @@ def clean_fragments(mol: Chem.Mol, max_heavy_atoms: int) -> Chem.Mol:
         z = atom.GetAtomicNum()
         if z != 0 and z not in _NON_METALS and z not in COUNTER_ION_METALS:
             raise PrepError(Reason.METAL_COMPLEX, f"contains the metal {atom.GetSymbol()}")
-    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
-    best = max(range(len(frags)), key=lambda k: (frags[k].GetNumHeavyAtoms(), -k))
-    mol = Chem.Mol(frags[best])
-    if len(frags) > 1:
+    if len(Chem.GetMolFrags(mol)) > 1:
         try:
-            Chem.SanitizeMol(mol)
+            frags = Chem.GetMolFrags(mol, asMols=True)
         except Exception as exc:
-            raise PrepError(Reason.PARSE_ERROR, f"largest fragment: {exc}") from None
+            raise PrepError(Reason.PARSE_ERROR, f"fragment: {exc}") from None
+        mol = max(frags, key=lambda m: m.GetNumHeavyAtoms())  # first on a tie
     for atom in mol.GetAtoms():
         z = atom.GetAtomicNum()
         if z in COUNTER_ION_METALS:

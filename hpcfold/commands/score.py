@@ -37,6 +37,7 @@ def add_arguments(p) -> None:
     p.add_argument("--local-only", action="store_true", help="BFGS-minimise each pose first")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.add_argument("--out", help="with --local-only: write the minimised poses (PDBQT input)")
+    p.add_argument("--grid-cache", help="directory caching receptor grids (--local-only)")
     for name, flag in _WEIGHT_FLAGS.items():
         p.add_argument(f"--{flag}", type=float, default=None, help=f"override the {name} weight")
 
@@ -111,13 +112,15 @@ def read_poses(path: str) -> list[LigandRecord | Failure]:
     raise UserError(f"unsupported ligand format {suffix!r}: use .pdbqt or .sdf")
 
 
-def score_records(records, receptor, box, scoring="vina", weights=None, local_only=False):
-    """Score LigandRecords on explicit receptor atoms. Returns (rows, coords): per record a dict
-    with affinity, inter, intra and TERMS (floats), and the (n, 3) final coordinates."""
+def score_records(records, receptor, box, scoring="vina", weights=None, local_only=False,
+                  cache_dir=None):  # fmt: skip
+    """Score LigandRecords on explicit receptor atoms (``local_only``: minimise first, see
+    ``optimize.local_only``). Returns (rows, coords): per record a dict with affinity, inter,
+    intra and TERMS (floats), and the (n, 3) final coordinates."""
     import jax
 
     from hpcfold.boxes import box_bounds
-    from hpcfold.dock import batch, kinematics, optimize, tables
+    from hpcfold.dock import batch, grids, kinematics, optimize, tables
 
     params = tables.make_params(scoring, weights)
     tb = tables.build_tables(params)
@@ -127,7 +130,8 @@ def score_records(records, receptor, box, scoring="vina", weights=None, local_on
     if local_only:
         poses = jax.vmap(kinematics.identity_pose)(lig)
         steps = optimize.default_max_steps(lig.n_atoms)
-        _, coords, _ = optimize.local_optimize(poses, lig, rec, tb, lo, hi, steps)
+        grid = grids.cached_grid(receptor, box, params, cache_dir)
+        _, coords = optimize.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
     else:
         coords = lig.coords
     aff, inter, intra, terms = (np.asarray(a) for a in optimize.score_poses(
@@ -151,12 +155,14 @@ def main(args) -> int:
     weights = {k: getattr(args, f, None) for k, f in _WEIGHT_FLAGS.items()}
     weights = {k: v for k, v in weights.items() if v is not None}
     rows, coords = score_records(ok, receptor, box, args.scoring, weights or None,
-                                 args.local_only) if ok else ([], [])  # fmt: skip
+                                 args.local_only, args.grid_cache) if ok else ([], [])  # fmt: skip
     keys = ("affinity", "inter", "intra", *TERMS)
     results, status, it_rows = [], 0, iter(zip(rows, coords))
     for item in items:
         if isinstance(item, Failure):
-            results.append((item.source, dict.fromkeys(keys), f"{item.reason.name}: {item.message}"))
+            results.append(
+                (item.source, dict.fromkeys(keys), f"{item.reason.name}: {item.message}")
+            )
             status = 1
             continue
         row, _ = next(it_rows)

@@ -21,7 +21,7 @@ from hpcfold import __version__
 from hpcfold.config import ScreenConfig, load_screen_config
 from hpcfold.errors import UserError
 from hpcfold.mpi import binding as binding_mod
-from hpcfold.mpi.comm import abort_on_exception, setup_logging, world
+from hpcfold.mpi.comm import abort_on_exception, check_launcher, setup_logging, world
 from hpcfold.mpi.progress import Progress, rank_table
 from hpcfold.mpi.scheduler import Task, WorkQueue, run_scheduler
 from hpcfold.mpi.worker import LocalChannel, MPIChannel, run_worker
@@ -41,10 +41,12 @@ def main(args) -> int:
     rank, size = comm.Get_rank(), comm.Get_size()
     setup_logging(rank, size, logging.DEBUG if args.verbose else logging.INFO)
     with abort_on_exception(comm, "hpcfold screen"):
+        check_launcher(comm)
         cfg = _load_config(comm, args.config)
         _ensure_features(comm, cfg)
         is_worker = size == 1 or rank != 0
         bind = binding_mod.bind(comm, cfg.device, is_worker=is_worker)
+        LOG.info(bind.line())  # every rank, before any JAX import
         if bind.oversubscribed and bind.slot == 0:
             LOG.warning("more worker ranks than cores on %s: ranks share cores", bind.host)
         if rank != 0:
@@ -52,8 +54,6 @@ def main(args) -> int:
             run_worker(MPIChannel(comm), _kernel_factory(cfg, box, bind), _reader(cfg),
                        rank, extra_stats={"host": bind.host})  # fmt: skip
             return 0
-        if size > 1:
-            LOG.info(bind.line())
         return _rank0(comm, cfg, bind)
     return 1  # not reached (abort_on_exception aborts or re-raises)
 
@@ -166,8 +166,7 @@ def _kernel_factory(cfg: ScreenConfig, box: Box, bind):
         from hpcfold.chem.receptor import read_receptor
         from hpcfold.dock import engine
 
-        device = binding_mod.finish_binding(bind, cfg.device)
-        LOG.info(bind.line(device))
+        device = binding_mod.finish_binding(bind, cfg.device)  # warns on a GPU fallback
         receptor = read_receptor(cfg.receptor)
         try:
             options = engine.SearchOptions(**cfg.search.options_dict())
@@ -224,11 +223,13 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
     }
     store = FeatureStore(cfg.features_path)
     meta["n_ligands"] = store.n_ligands
+    _check_resume(cfg.output, meta)
     writer = ResultsWriter(cfg.output, meta)
     try:
         done = np.asarray(writer.done_indices(), np.int64)
         total = store.n_ligands
-        prep_failed = [(i, f) for i, f in store.failures() if i not in set(done.tolist())]
+        done_set = set(done.tolist())
+        prep_failed = [(i, f) for i, f in store.failures() if i not in done_set]
         if prep_failed:  # ligands prep could not prepare are results too (failed)
             idx = np.array([i for i, _ in prep_failed], np.int64)
             writer.append(idx, [f for _, f in prep_failed], _prep_info())
@@ -269,6 +270,22 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
     if n_done != total:
         raise RuntimeError(f"{total - n_done} ligands are missing from {cfg.output}")
     return 0
+
+
+def _check_resume(output: str, meta: dict) -> None:
+    """Resuming must not mix results of another box or other search settings."""
+    if not os.path.isfile(output):
+        return
+    from hpcfold.store.results import open_results
+
+    with open_results(output) as view:
+        old = view.meta
+    for key in ("box", "search"):
+        if key in old and old[key] != meta[key]:
+            raise UserError(
+                f"{output} holds results for {key} {old[key]}, this config has {meta[key]}: "
+                "use another output to screen with new settings"
+            )
 
 
 def _prep_info() -> dict:

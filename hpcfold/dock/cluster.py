@@ -102,12 +102,13 @@ class MergeOps:
     affinity: Callable
 
 
-def merge_poses(record, poses, energies, ops: MergeOps, num_modes=9, energy_range=3.0,
-                min_rmsd=1.0):
+def merge_poses(
+    record, poses, energies, ops: MergeOps, num_modes=9, energy_range=3.0, min_rmsd=1.0
+):
     """Chains' best poses of one ligand -> ``DockResult`` (or ``Failure`` when non-finite).
 
     poses (C, 7+T); energies (C,) grid search energies (kcal/mol). Steps (Vina 1.2's order): drop
-    duplicates within ``min_rmsd`` (symmetry-corrected), refine the best ``num_modes + 4`` on
+    duplicates within ``min_rmsd`` (symmetry-corrected), refine the best ``num_modes`` on
     explicit receptor atoms, re-sort, de-duplicate again, affinity with the UNBOUND convention
     (intra_ref = intra of the top pose), then ``energy_range`` and ``num_modes``.
     """
@@ -122,7 +123,7 @@ def merge_poses(record, poses, energies, ops: MergeOps, num_modes=9, energy_rang
     if not np.any(ok):
         return fail("the search produced no finite energy")
     e = np.where(ok, energies, np.inf)
-    r_max = num_modes + 4
+    r_max = num_modes
     kept = select_distinct(e, heavy_coords(coords, hidx), auts, min_rmsd, r_max)
     sel = np.array(kept + [kept[0]] * (r_max - len(kept)))  # fixed shape: pad with the best
     xyz, inter, intra, terms = (np.asarray(a) for a in ops.refine(np.asarray(poses)[sel]))

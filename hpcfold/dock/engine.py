@@ -17,9 +17,23 @@ import hashlib
 import os
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+
+def _single_threaded_xla() -> None:
+    """Docking kernels are many tiny ops: XLA's intra-op thread pool only adds synchronisation
+    (3x slower wall time measured on 2 busy cores). Parallelism comes from ranks / ligands.
+    Effective only before JAX initialises its CPU backend; HPCFOLD_XLA_THREADS=1 opts out."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if os.environ.get("HPCFOLD_XLA_THREADS") or "multi_thread_eigen" in flags:
+        return
+    extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+
+
+_single_threaded_xla()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 from hpcfold.dock import cluster, presets, search
 from hpcfold.boxes import box_bounds
@@ -116,7 +130,9 @@ def make_context(
     lo, hi, _ = box_bounds(box)
     lo, hi = lo.astype(np.float32), hi.astype(np.float32)
     bs = options.batch_size or (1 if jax.default_backend() == "cpu" else 64)
-    return DockContext(receptor, box, options, params, tabs, grid, rec, sp, refine_iters, bs, lo, hi)
+    return DockContext(
+        receptor, box, options, params, tabs, grid, rec, sp, refine_iters, bs, lo, hi
+    )
 
 
 def search_energy(pose, data, caps):
@@ -213,7 +229,7 @@ def dock_ligands(ctx: DockContext, records: list[LigandRecord]) -> list[DockResu
 # --------------------------------------------------------------------------------------------
 # per-ligand kernels of the merge step (coordinates, refinement on explicit atoms, affinity)
 
-REFINE_REACH = 11.0  # A: receptor atoms within 8 A cutoff + 3 A of a pose join its refinement
+REFINE_REACH = 9.5  # A: receptor atoms within the 8 A cutoff + 1.5 A of a pose join its refinement
 
 
 def _cached(ctx: DockContext, name: str, build):
@@ -238,11 +254,11 @@ def _merge_ops(ctx: DockContext, bucket, lig) -> cluster.MergeOps:
 
         def run(poses, lg, rec, tabs, lo, hi, slope):
             mask = lg.tors_mask
-            one = lambda p: search.local_optimize(  # noqa: E731
-                e_fn, optimize.bfgs, p, (lg, rec, tabs, lo, hi, slope), (1000.0, 1000.0), mask,
+            one = lambda p, r: search.local_optimize(  # noqa: E731
+                e_fn, optimize.bfgs, p, (lg, r, tabs, lo, hi, slope), (1000.0, 1000.0), mask,
                 ctx.refine_iters,
             )  # fmt: skip
-            return jax.vmap(one)(poses)[0]
+            return jax.vmap(one)(poses, rec)[0]
 
         return jax.jit(run)
 
@@ -265,7 +281,9 @@ def _merge_ops(ctx: DockContext, bucket, lig) -> cluster.MergeOps:
         rec = _neighbours(ctx.rec_atoms, np.asarray(coords_k(poses, lig)), lig.atom_mask)
         xyz = None
         for p in range(5):  # Vina: slope 10^(2+2p) until every heavy atom is inside the box
-            new = np.asarray(refine_k(poses, lig, rec, ctx.tables, ctx.lo, ctx.hi, 10.0 ** (2 + 2 * p)))
+            new = np.asarray(
+                refine_k(poses, lig, rec, ctx.tables, ctx.lo, ctx.hi, 10.0 ** (2 + 2 * p))
+            )
             new_xyz = np.asarray(coords_k(new, lig))
             redo = np.ones(len(poses), bool) if xyz is None else ~inside
             poses = np.where(redo[:, None], new, poses)
@@ -278,7 +296,9 @@ def _merge_ops(ctx: DockContext, bucket, lig) -> cluster.MergeOps:
         return xyz, np.asarray(inter), np.asarray(intra), np.asarray(terms)
 
     def affinity(inter, intra, intra_ref):
-        a = energy.affinity(jnp.asarray(inter), jnp.asarray(intra), intra_ref, record_nrot, ctx.params)
+        a = energy.affinity(
+            jnp.asarray(inter), jnp.asarray(intra), intra_ref, record_nrot, ctx.params
+        )
         return np.asarray(a)
 
     record_nrot = float(lig.n_rot)
@@ -286,21 +306,24 @@ def _merge_ops(ctx: DockContext, bucket, lig) -> cluster.MergeOps:
 
 
 def _neighbours(rec, xyz: np.ndarray, atom_mask: np.ndarray):
-    """Receptor atoms within REFINE_REACH of any real atom of any pose, padded (far away, xs -1)
-    to a power of two >= 256 so refinement kernels compile for a few sizes only."""
-    pts = xyz[:, np.asarray(atom_mask, bool)].reshape(-1, 3)
+    """Per pose, the receptor atoms within REFINE_REACH of any of its real atoms: ReceptorAtoms
+    with coords (R, K, 3), xs (R, K), padded (far away, xs -1) to a multiple of 256 so the
+    refinement compiles for a few sizes only. xyz (R, N, 3)."""
     rc = np.asarray(rec.coords)
-    lo, hi = pts.min(axis=0) - REFINE_REACH, pts.max(axis=0) + REFINE_REACH
-    cand = np.flatnonzero(np.all((rc >= lo) & (rc <= hi), axis=1))
-    d2 = ((rc[cand, None, :] - pts[None, :, :]) ** 2).sum(-1).min(axis=1)
-    keep = cand[d2 < REFINE_REACH**2]
-    k = 256
-    while k < len(keep):
-        k *= 2
-    coords = np.full((k, 3), batch_far(), np.float32)
-    xs = np.full(k, -1, np.int32)
-    coords[: len(keep)] = rc[keep]
-    xs[: len(keep)] = np.asarray(rec.xs)[keep]
+    real = np.asarray(atom_mask, bool)
+    keeps = []
+    for pose in xyz:
+        pts = pose[real]
+        lo, hi = pts.min(axis=0) - REFINE_REACH, pts.max(axis=0) + REFINE_REACH
+        cand = np.flatnonzero(np.all((rc >= lo) & (rc <= hi), axis=1))
+        d2 = ((rc[cand, None, :] - pts[None, :, :]) ** 2).sum(-1).min(axis=1)
+        keeps.append(cand[d2 < REFINE_REACH**2])
+    k = 256 * max(1, -(-max(len(x) for x in keeps) // 256))
+    coords = np.full((len(keeps), k, 3), batch_far(), np.float32)
+    xs = np.full((len(keeps), k), -1, np.int32)
+    for r, keep in enumerate(keeps):
+        coords[r, : len(keep)] = rc[keep]
+        xs[r, : len(keep)] = np.asarray(rec.xs)[keep]
     return type(rec)(coords, xs)
 
 

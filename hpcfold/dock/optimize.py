@@ -184,3 +184,14 @@ def local_optimize_grid(poses, lig: LigandArrays, grid, tables: Tables, max_step
         return x, kinematics.pose_to_coords(x, lg), f
 
     return jax.vmap(one)(poses, lig, max_steps)
+
+
+@jax.jit
+def local_only(poses, lig: LigandArrays, grid, rec: ReceptorAtoms, tables: Tables, box_lo,
+               box_hi, max_steps):  # fmt: skip
+    """``hpcfold score --local-only``: Vina 1.2's ``optimize()`` (grid BFGS, as above), then a
+    BFGS polish on explicit receptor atoms (cap 1000, box penalty) from where it ended; the
+    polish only keeps improvements of its objective. -> (poses, coords (B, N, 3))."""
+    p1, _, _ = local_optimize_grid(poses, lig, grid, tables, max_steps)
+    p2, xyz, _ = local_optimize(p1, lig, rec, tables, box_lo, box_hi, max_steps)
+    return p2, xyz

@@ -15,18 +15,28 @@ from __future__ import annotations
 from hpcfold.dock.search import SearchParams
 
 PRESETS: dict[str, dict] = {
-    "fast": {"n_chains": 16, "n_steps": 24, "opt_iters": 10, "final_iters": 20, "refine_iters": 20},
+    "fast": {"n_chains": 16, "n_steps": 24, "opt_iters": 10, "final_iters": 20, "refine_iters": 8},
     "balanced": {
-        "n_chains": 32, "n_steps": 40, "opt_iters": 12, "final_iters": 30, "refine_iters": 30,
+        "n_chains": 32,
+        "n_steps": 40,
+        "opt_iters": 12,
+        "final_iters": 30,
+        "refine_iters": 12,
     },  # fmt: skip
     "thorough": {
-        "n_chains": 64, "n_steps": 120, "opt_iters": 16, "final_iters": 40, "refine_iters": 40,
+        "n_chains": 64,
+        "n_steps": 120,
+        "opt_iters": 16,
+        "final_iters": 40,
+        "refine_iters": 30,
     },  # fmt: skip
 }
 DEFAULT_PRESET = "balanced"
 
 
-def resolve(preset: str, exhaustiveness: int | None, n_steps: int | None) -> tuple[SearchParams, int]:
+def resolve(
+    preset: str, exhaustiveness: int | None, n_steps: int | None
+) -> tuple[SearchParams, int]:
     """(SearchParams, refine_iters) for a preset name with Vina-style overrides.
 
     Raises ValueError for an unknown preset or a non-positive override.

@@ -137,16 +137,22 @@ def bind(comm, device_cfg, is_worker: bool, env=os.environ) -> Binding:
     threads = max(1, len(cores))
     for var in THREAD_VARS:
         env[var] = str(threads)
+    if gpu is None:
+        # XLA's CPU thread pool size (XLA reads NPROC): its partitioning of reductions depends
+        # on it, so a fixed value keeps results bitwise independent of ranks and core sets.
+        env["NPROC"] = str(device_cfg.cpu_threads)
     flags_txt = re.sub(
         r"--xla_cpu_multi_thread_eigen=\S+|intra_op_parallelism_threads=\S+",
         "",
         env.get("XLA_FLAGS", ""),
     )
-    # XLA sizes its CPU thread pool from the affinity mask set above; one core also turns
-    # Eigen's intra-op threading off. (XLA has no thread-count flag: a bare
-    # ``intra_op_parallelism_threads=N`` is ignored, or read as a file name when first.)
-    extra = ["--xla_cpu_multi_thread_eigen=false"] if threads == 1 else []
-    env["XLA_FLAGS"] = " ".join(flags_txt.split() + extra)
+    # XLA sizes its CPU thread pool from the affinity mask set above (it has no thread-count
+    # flag: a bare ``intra_op_parallelism_threads=N`` is ignored, or read as a file name when
+    # first). Eigen's intra-op threading is off on every rank, whatever its core count: the
+    # compiled kernels (and the persistent compilation cache's keys) are then the same for 1 or
+    # N ranks, so CPU results are bitwise independent of the rank count. The docking kernels
+    # map over ligands; they gain little from threads inside one small op.
+    env["XLA_FLAGS"] = " ".join(flags_txt.split() + ["--xla_cpu_multi_thread_eigen=false"])
     return Binding(
         host=hostname(),
         rank=comm.Get_rank(),

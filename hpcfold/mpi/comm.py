@@ -40,6 +40,29 @@ def hostname() -> str:
     return socket.gethostname().split(".")[0]
 
 
+def launcher_size(env=os.environ) -> int | None:
+    """Number of processes the launcher started (mpiexec/srun environment), None if unknown."""
+    for var in ("PMI_SIZE", "PMIX_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        if env.get(var, "").isdigit():
+            return int(env[var])
+    step = env.get("SLURM_STEP_ID", env.get("SLURM_STEPID", ""))
+    if step.isdigit() and int(step) < 0xFFFFFFF0 and env.get("SLURM_STEP_NUM_TASKS", "").isdigit():
+        return int(env["SLURM_STEP_NUM_TASKS"])  # an srun step (not the batch script itself)
+    return None
+
+
+def check_launcher(comm, env=os.environ) -> None:
+    """Refuse to run N independent one-rank jobs (an MPI library that does not match the
+    launcher, e.g. ``srun --mpi=none``): they would all write the same output."""
+    n = launcher_size(env)
+    if n is not None and n > 1 and comm.Get_size() == 1:
+        raise UserError(
+            f"the launcher started {n} processes but MPI sees only this one: mpi4py's MPI "
+            "library does not match the launcher (use the matching mpiexec, or srun "
+            "--mpi=pmi2/pmix with an MPI built for Slurm)"
+        )
+
+
 class _RankFilter(logging.Filter):
     def __init__(self, rank: int, size: int):
         super().__init__()

@@ -5,8 +5,8 @@ while the current chunk runs in the kernel (JAX releases the GIL), so the device
 on I/O; it keeps exactly one chunk ready. The kernel is a plain function argument
 ``kernel(records) -> list[DockResult | Failure]`` (``engine.dock_ligands`` bound to a context in
 production, anything in tests), built by ``make_kernel() -> (kernel, device label)`` in the
-main thread *after* the
-fetcher started, so reading the first chunk overlaps JAX start-up and grid building.
+main thread when the first chunk arrives, while the fetcher already reads the next one (a rank
+that gets no work never starts JAX).
 
 Test hooks (environment variables read by every worker; for tests and fault drills only):
 
@@ -173,7 +173,7 @@ def run_worker(
 
     fetcher = threading.Thread(target=fetch, name="hpcfold-fetch", daemon=True)
     fetcher.start()
-    kernel, device = make_kernel()
+    kernel, device = None, ""
     kernel_s = wait_s = 0.0
     n_ligands = n_chunks = n_errors = 0
     first_result_s = None
@@ -187,6 +187,8 @@ def run_worker(
         if isinstance(task, BaseException):
             raise RuntimeError(f"rank {rank}: fetching work failed") from task
         taken.release()
+        if kernel is None:  # built once work arrived (meanwhile the next chunk is read);
+            kernel, device = make_kernel()  # a failure here aborts the job
         error, items = None, None
         t1, t1_unix = time.perf_counter(), time.time()
         try:

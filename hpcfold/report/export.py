@@ -150,23 +150,17 @@ def write_sdf(view, table: dict, sel: Selection, out_path: str, features: str) -
 
 
 def feature_store_path(view, results_path) -> str:
-    """Path of the feature store a results store was screened from (its meta names it; a
-    relative path is tried as given, then relative to the results store's folder)."""
-    meta = view.meta
-    path = None
-    for key in ("features", "feature_store", "library"):
-        if meta.get(key):
-            path = text(meta[key])
-            break
-    if path is None:
+    """Path of the feature store a results store was screened from: the path its meta names,
+    else (stores moved together) that file name in the results store's folder."""
+    named = view.meta.get("features")
+    if not named:
         raise UserError("the results store does not name its feature store (meta 'features')")
-    if not os.path.isabs(path) and not os.path.exists(path):
-        base = os.path.dirname(os.path.abspath(str(results_path)))
-        if os.path.exists(os.path.join(base, path)):
-            path = os.path.join(base, path)
-    if not os.path.exists(path):
-        raise UserError(f"feature store {path} (named in the results store) not found")
-    return path
+    named = text(named)
+    base = os.path.dirname(os.path.abspath(str(results_path)))
+    for path in (named, os.path.join(base, named), os.path.join(base, os.path.basename(named))):
+        if os.path.isfile(path):
+            return path
+    raise UserError(f"feature store {named} (named in the results store) not found")
 
 
 def export_hits(results_path, out_path, top=None, min_score=None, include_failures=False) -> int:

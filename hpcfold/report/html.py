@@ -47,11 +47,13 @@ def timeline(view) -> tuple[np.ndarray, float | None, float]:
     t_done = np.repeat(np.asarray(c["t_done"], np.float64), np.asarray(c["n"], np.int64))
     starts = {int(s["session"]): float(s["t_start"]) for s in view.sessions if "t_start" in s}
     wall = 0.0
-    for sess in np.unique(c["session"]).tolist():
-        done = float(np.max(c["t_done"][c["session"] == sess]))
-        first = float(np.min(c["t_done"][c["session"] == sess] - c["busy_s"][c["session"] == sess]))
-        wall += max(0.0, done - min(starts.get(int(sess), first), first))
-    used = [starts[s] for s in np.unique(c["session"]).tolist() if s in starts]
+    sessions = np.unique(c["session"]).tolist()
+    for sess in sessions:
+        m = c["session"] == sess
+        first = float(np.min(c["t_done"][m] - c["busy_s"][m]))  # first chunk's start
+        begin = min(starts.get(int(sess), first), first)
+        wall += max(0.0, float(np.max(c["t_done"][m])) - begin)
+    used = [starts[s] for s in sessions if s in starts]
     return t_done, (min(used) if used else None), wall
 
 
@@ -147,14 +149,17 @@ def _failure_table(table: dict, failed: np.ndarray) -> tuple[dict[str, int], str
     return counts, f"<table><tr><th>reason</th><th>ligands</th><th>example</th></tr>{body}</table>"
 
 
-def _enrichment_section(table, ok, labels: Labels | None, out_dir: str) -> tuple[str, list]:
-    """HTML for the ROC/enrichment section and the PNGs it wrote."""
+def _enrichment_section(table, ok, labels: Labels | None, out_dir: str) -> str:
+    """HTML for the ROC/enrichment section; writes roc.png when both classes are present (and
+    removes a stale one otherwise)."""
+    roc_path = os.path.join(out_dir, ROC_PNG)
+    if os.path.exists(roc_path):
+        os.remove(roc_path)
     if labels is None:
-        msg = (
+        return (
             "<p>No activity labels (name the input files <i>actives</i> / <i>decoys</i>, or "
             "pass <code>--labels</code> with an id,label CSV): no ROC or enrichment.</p>"
         )
-        return msg, []
     affinity = np.asarray(table["affinity"], dtype=np.float64)
     rows = np.flatnonzero(labels.known)
     worst = float(affinity[ok].max()) + 1.0 if ok.any() else 0.0
@@ -164,11 +169,10 @@ def _enrichment_section(table, ok, labels: Labels | None, out_dir: str) -> tuple
     if result is None:
         return (
             f"<p>Labels from {_e(labels.origin)}: {n_act} actives, {rows.size - n_act} decoys; "
-            "both classes are needed for ROC and enrichment.</p>",
-            [],
+            "both classes are needed for ROC and enrichment.</p>"
         )
     fpr, tpr = metrics.roc_curve(scores, labels.active[rows])
-    plots.roc(fpr, tpr, result.auc, os.path.join(out_dir, ROC_PNG), result.ef)
+    plots.roc(fpr, tpr, result.auc, roc_path, result.ef)
     kv = [("actives", str(result.n_actives)), ("decoys", str(result.n_decoys))]
     kv.append(("ROC AUC", f"{result.auc:.3f}"))
     for f in EF_FRACTIONS:
@@ -176,12 +180,11 @@ def _enrichment_section(table, ok, labels: Labels | None, out_dir: str) -> tuple
         kv.append((f"EF{100 * f:g}%", f"{result.ef[f]:.2f} (top {n} of {rows.size})"))
     failed = int((~ok[rows]).sum())
     note = f" {failed} labelled ligands failed and rank last." if failed else ""
-    html_text = (
+    return (
         f"<p class=note>Labels from {_e(labels.origin)}; ranking by best affinity.{note}</p>"
         + _kv_table(kv)
         + _img(ROC_PNG, "ROC curve")
     )
-    return html_text, [ROC_PNG]
 
 
 def write_report(results_path: str, out_dir: str, labels_csv: str | None = None, top: int = 12):
@@ -230,7 +233,7 @@ def _render(view, results_path: str, out_dir: str, labels_csv: str | None, top: 
     )
     counts, failure_html = _failure_table(table, failed)
     plots.failures_by_reason(counts, p("failures.png"))
-    enrich_html, _ = _enrichment_section(table, ok, labels, out_dir)
+    enrich_html = _enrichment_section(table, ok, labels, out_dir)
 
     rate = f"{t_done.size / wall:.2f} ligands/s" if wall > 0 else "n/a"
     summary = [

@@ -134,3 +134,18 @@ def test_export_errors(small_screen, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert cli(["export", res, "-o", str(tmp_path / "h.csv"), "--top", "-1"]) == 2
     assert not (tmp_path / "h.csv").exists() and not (tmp_path / "h.sdf").exists()
+
+
+def test_feature_store_found_after_moving_both_stores(small_screen):
+    """The results meta names an absolute path; stores moved together are still found."""
+    from types import SimpleNamespace
+
+    from hpcfold.errors import UserError
+    from hpcfold.report.export import feature_store_path
+
+    moved = SimpleNamespace(meta={"features": "/gone/elsewhere/lib.h5"})
+    assert feature_store_path(moved, small_screen.results) == str(small_screen.features)
+    with pytest.raises(UserError, match="not found"):
+        feature_store_path(SimpleNamespace(meta={"features": "/gone/x.h5"}), small_screen.results)
+    with pytest.raises(UserError, match="does not name"):
+        feature_store_path(SimpleNamespace(meta={}), small_screen.results)

@@ -92,3 +92,22 @@ def test_sdf_autobox_coords(tmp_path):
     with pytest.raises(ValueError, match="no ATOM"):
         (tmp_path / "e.pdb").write_text("REMARK nothing\n")
         screen._ligand_coords(str(tmp_path / "e.pdb"))
+
+
+def test_resume_with_other_search_settings_is_refused(tmp_path, shared_data):
+    from hpcfold.chem.prepare import PrepOptions
+    from hpcfold.commands.prep import run_prep
+    from hpcfold.store.results import ResultsWriter
+
+    cfg_path = config(tmp_path, shared_data, "features: lib.h5\nsearch: {preset: fast}\n")
+    run_prep([str(tmp_path / "lig.smi")], str(tmp_path / "lib.h5"), PrepOptions(), None, False)
+    cfg = load_screen_config(cfg_path)
+    box = screen._resolve_box(cfg)
+    old = {"box": {"center": list(box.center), "size": list(box.size)},
+           "search": dict(cfg.search.options_dict(), seed=5), "n_ligands": 2}  # fmt: skip
+    ResultsWriter(str(tmp_path / "out.h5"), old).close()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "hpcfold", "screen", str(cfg_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "out.h5 holds results for search" in proc.stderr and "'seed': 5" in proc.stderr

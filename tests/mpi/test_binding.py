@@ -41,13 +41,14 @@ def test_bind_single_rank_cpu_env():
     assert list(b.cores) == before and b.device == f"cpu:{len(before)}"
     n = str(len(before))
     assert env["JAX_PLATFORMS"] == "cpu" and env["OMP_NUM_THREADS"] == n
+    assert env["NPROC"] == "1"  # XLA threads: fixed, whatever the core set
     assert env["OPENBLAS_NUM_THREADS"] == n and env["MKL_NUM_THREADS"] == n
     assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
     assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.5"
     flags = env["XLA_FLAGS"].split()
     assert "--xla_force_host_platform_device_count=1" in flags
     assert not any("intra_op" in f for f in flags)
-    assert ("--xla_cpu_multi_thread_eigen=false" in flags) == (n == "1")
+    assert flags.count("--xla_cpu_multi_thread_eigen=false") == 1
     assert f"cores {b.cores[0]}" in b.line() and "worker device cpu" in b.line()
 
 
@@ -60,4 +61,17 @@ def test_bind_picks_gpu_by_slot():
     env = {"CUDA_VISIBLE_DEVICES": "4,5"}
     b = bind(world(), DeviceConfig(mode="auto", preallocate=True), True, env=env)
     assert b.gpu == 4 and env["CUDA_VISIBLE_DEVICES"] == "4" and "JAX_PLATFORMS" not in env
+    assert "NPROC" not in env
     assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"
+
+
+def test_launcher_mismatch_is_refused():
+    from hpcfold.mpi.comm import check_launcher, launcher_size
+
+    assert launcher_size({}) is None
+    assert launcher_size({"PMI_SIZE": "4"}) == 4
+    assert launcher_size({"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "8"}) == 8
+    assert launcher_size({"SLURM_STEP_ID": "4294967294", "SLURM_STEP_NUM_TASKS": "8"}) is None
+    check_launcher(world(), {"PMI_SIZE": "1"})
+    with pytest.raises(UserError, match="launcher started 8 processes"):
+        check_launcher(world(), {"SLURM_STEP_ID": "3", "SLURM_STEP_NUM_TASKS": "8"})

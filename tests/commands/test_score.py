@@ -1,0 +1,64 @@
+"""``hpcfold score`` end to end (real files, real JAX scoring)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hpcfold.cli import main
+
+KEYS = {"affinity", "inter", "intra", "gauss1", "gauss2", "repulsion", "hydrophobic", "hbond"}
+
+
+@pytest.fixture(scope="module")
+def ex(shared_data):
+    return shared_data / "vina-example"
+
+
+def _json(capsys, argv):
+    code = main(argv)
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_score_crystal_json(ex, capsys):
+    code, rows = _json(capsys, ["score", "--receptor", str(ex / "1iep_receptor.pdbqt"),
+                                "--ligand", str(ex / "1iep_ligand.pdbqt"),
+                                "--config", str(ex / "1iep_receptor.box.txt"), "--json"])  # fmt: skip
+    assert code == 0 and len(rows) == 1 and set(rows[0]) == KEYS
+    assert rows[0]["affinity"] == pytest.approx(-12.5131, abs=2e-4)
+    assert rows[0]["inter"] == pytest.approx(-17.6337, abs=2e-4)
+    assert rows[0]["intra"] == pytest.approx(-0.4845, abs=2e-4)
+
+
+def test_score_multimodel_vinardo_center_size(ex, capsys):
+    code, rows = _json(capsys, ["score", "--receptor", str(ex / "1iep_receptor.pdbqt"),
+                                "--ligand", str(ex / "1iep_ligand_vina_out.pdbqt"),
+                                "--center", "15.190", "53.903", "16.917",
+                                "--size", "20", "20", "20", "--scoring", "vinardo", "--json"])  # fmt: skip
+    assert code == 0 and len(rows) == 4
+    assert all(r["gauss2"] == 0 for r in rows)
+    assert all(r["affinity"] < -5 for r in rows)
+
+
+def test_score_text_output_and_bad_model(ex, tmp_path, capsys):
+    good = (ex / "1iep_ligand.pdbqt").read_text()
+    bad = good.replace(" OA\n", " Xx\n", 1)
+    lig = tmp_path / "two.pdbqt"
+    lig.write_text(f"MODEL 1\n{good}ENDMDL\nMODEL 2\n{bad}ENDMDL\n")
+    code = main(["score", "--receptor", str(ex / "1iep_receptor.pdbqt"), "--ligand", str(lig),
+                 "--config", str(ex / "1iep_receptor.box.txt")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = [ln for ln in out.splitlines() if not ln.startswith(("#", "pose"))]
+    assert "-12.513" in lines[0] and "PARSE_ERROR" in lines[1]
+
+
+def test_score_user_errors(ex, tmp_path, capsys):
+    base = ["score", "--receptor", str(ex / "1iep_receptor.pdbqt")]
+    assert main([*base, "--ligand", str(tmp_path / "none.pdbqt")]) == 2
+    (tmp_path / "x.mol2").write_text("x")
+    assert main([*base, "--ligand", str(tmp_path / "x.mol2")]) == 2
+    assert main([*base, "--ligand", str(ex / "1iep_ligand.pdbqt"), "--center", "0", "0", "0"]) == 2
+    assert "error" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""Docking engine on real redock42 inputs with a tiny search (hpcfold.dock.engine).
+
+One compilation per bucket (trace counter), bitwise determinism (same seed twice; the same ligand
+in different batches, beside a NaN ligand), the DockResult contract and Failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hpcfold.boxes import read_vina_config
+from hpcfold.chem.pdbqt import parse_ligand_pdbqt
+from hpcfold.chem.receptor import read_receptor
+from hpcfold.dock import engine
+from hpcfold.types import DockResult, Failure, Reason, bucket_for
+
+OPTS = engine.SearchOptions(
+    preset="fast", exhaustiveness=4, n_steps=4, num_modes=3, energy_range=3.0, batch_size=2
+)
+
+
+def ligand(data, cid, lig_id):
+    text = (data / "redock42" / cid / "ligand_xray.pdbqt").read_text()
+    return parse_ligand_pdbqt(text, lig_id, f"{cid}/ligand_xray.pdbqt")
+
+
+@pytest.fixture(scope="module")
+def setup(shared_data, tmp_path_factory):
+    d = shared_data / "redock42" / "1hnn"
+    rec = read_receptor(str(d / "receptor.pdbqt"))
+    box = read_vina_config(d / "box.txt")
+    cache = str(tmp_path_factory.getbasetemp() / "hpcfold-cache")
+    ligs = {
+        "A": ligand(shared_data, "1hnn", "lig-A"),
+        "B": ligand(shared_data, "1p2y", "lig-B"),
+        "C": ligand(shared_data, "1lrh", "lig-C"),
+    }
+    nan = ligs["C"]
+    ligs["N"] = dataclasses.replace(
+        nan, lig_id="lig-NaN", coords=np.full_like(nan.coords, np.nan)
+    )  # fmt: skip
+    return rec, box, cache, ligs
+
+
+def test_batches_traces_and_determinism(setup):
+    rec, box, cache, ligs = setup
+    ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    bucket = bucket_for(ligs["A"].n_atoms, ligs["A"].n_torsions, len(ligs["A"].intra_pairs))
+    assert all(
+        bucket_for(x.n_atoms, x.n_torsions, len(x.intra_pairs)) == bucket for x in ligs.values()
+    )
+    before = engine.TRACE_COUNTS[bucket.name]
+    r1 = engine.dock_ligands(ctx, [ligs["A"], ligs["B"]])  # one chunk
+    r2 = engine.dock_ligands(ctx, [ligs["N"], ligs["A"], ligs["C"]])  # two chunks, one padded
+    assert engine.TRACE_COUNTS[bucket.name] - before == 1  # one compilation for the bucket
+    assert [r.lig_id for r in r1] == ["lig-A", "lig-B"]
+    assert [r.lig_id for r in r2] == ["lig-NaN", "lig-A", "lig-C"]
+    assert isinstance(r2[0], Failure) and r2[0].reason == Reason.NONFINITE_ENERGY
+    a1, a2 = r1[0], r2[1]
+    assert isinstance(a1, DockResult) and isinstance(a2, DockResult)
+    np.testing.assert_array_equal(a1.coords, a2.coords)  # neighbours never matter
+    np.testing.assert_array_equal(a1.affinity, a2.affinity)
+
+    again = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    a3 = engine.dock_ligands(again, [ligs["A"]])[0]
+    np.testing.assert_array_equal(a1.coords, a3.coords)  # same seed, fresh context
+    other = engine.make_context(rec, box, dataclasses.replace(OPTS, seed=7), cache_dir=cache)
+    a4 = engine.dock_ligands(other, [ligs["A"]])[0]
+    assert not np.array_equal(a1.coords, a4.coords)
+
+
+def test_result_contract(setup):
+    rec, box, cache, ligs = setup
+    ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    res = engine.dock_ligands(ctx, [ligs["A"]])[0]
+    assert isinstance(res, DockResult)
+    m, n = len(res.affinity), ligs["A"].n_atoms
+    assert 1 <= m <= OPTS.num_modes
+    assert res.coords.shape == (m, n, 3) and res.terms.shape == (m, 5)
+    for a in (res.coords, res.affinity, res.inter, res.intra, res.terms):
+        assert np.all(np.isfinite(a)) and a.dtype == np.float32
+    assert np.all(np.diff(res.affinity) >= -1e-4)  # best first
+    assert res.affinity[-1] <= res.affinity[0] + OPTS.energy_range + 1e-4
+    # Vina's UNBOUND convention: intra_ref = the top pose's intra, for every mode
+    w = 1.0 + 0.05846 * ligs["A"].n_rot
+    expect = (res.inter + res.intra - res.intra[0]) / w
+    np.testing.assert_allclose(res.affinity, expect, atol=2e-3)
+    lo, hi, _ = engine.box_bounds(box)
+    heavy = res.coords[:, ligs["A"].heavy_index]
+    assert np.all(heavy >= lo - 1e-3) and np.all(heavy <= hi + 1e-3)
+    assert res.seconds > 0
+
+
+def test_failures_and_options(setup):
+    rec, box, cache, ligs = setup
+    ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    huge = dataclasses.replace(
+        ligs["A"], lig_id="huge", intra_pairs=np.zeros((70000, 2), np.int32)
+    )  # fmt: skip
+    out = engine.dock_ligands(ctx, [huge])
+    assert isinstance(out[0], Failure) and out[0].reason == Reason.TOO_LARGE
+    assert engine.dock_ligands(ctx, []) == []
+    with pytest.raises(ValueError, match="unknown preset"):
+        engine.make_context(rec, box, engine.SearchOptions(preset="nope"), cache_dir=cache)
+    k1 = engine.ligand_key(0, "lig-A")
+    assert k1.dtype == np.uint32 and np.array_equal(k1, engine.ligand_key(0, "lig-A"))
+    assert not np.array_equal(k1, engine.ligand_key(1, "lig-A"))
+    assert not np.array_equal(k1, engine.ligand_key(0, "lig-B"))
+    assert set(engine.PRESETS) == {"fast", "balanced", "thorough"}
