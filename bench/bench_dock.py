@@ -149,6 +149,97 @@ def cmd_vina(args) -> None:
         print(json.dumps(row), flush=True)
 
 
+def cmd_hpcfold(args) -> None:
+    """Dock with hpcfold (this process, one context per receptor); JSON lines + PDBQT poses."""
+    from hpcfold.chem.pdbqt import write_pose_pdbqt
+    from hpcfold.chem.prepare import PrepOptions, prepare_record
+    from hpcfold.chem.readers import iter_records
+    from hpcfold.chem.receptor import read_receptor
+    from hpcfold.dock import engine
+
+    tag = f"hpcfold_{args.preset}{args.tag}_{args.set}"
+    outdir = args.work / tag
+    outdir.mkdir(parents=True, exist_ok=True)
+    log = args.work / f"{tag}.jsonl"
+    opts = engine.SearchOptions(preset=args.preset, seed=args.seed)
+    cache = str(args.work / "cache")
+    ctx, ctx_key = None, None
+    for cid, rec_path, lig, box_path in _targets(args):
+        from hpcfold.boxes import read_vina_config
+
+        t0, c0 = time.perf_counter(), _cpu()
+        if ctx_key != (rec_path, box_path):
+            ctx = engine.make_context(read_receptor(str(rec_path)), read_vina_config(box_path),
+                                      opts, cache_dir=cache)  # fmt: skip
+            ctx_key = (rec_path, box_path)
+        record = prepare_record(next(iter_records(str(lig))), PrepOptions())
+        t1, c1 = time.perf_counter(), _cpu()
+        res = engine.dock_ligands(ctx, [record])[0]
+        t2, c2 = time.perf_counter(), _cpu()
+        row = {"id": cid, "ctx_s": t1 - t0, "dock_s": t2 - t1, "dock_cpu_s": c2 - c1}
+        if hasattr(res, "reason"):
+            row["failure"] = f"{res.reason.name}: {res.message}"
+        else:
+            path = outdir / f"{cid}.pdbqt"
+            models = [
+                f"MODEL {m + 1}\n"
+                + write_pose_pdbqt(record, res.coords[m], [f"VINA RESULT: {res.affinity[m]:9.3f}"])
+                + "ENDMDL\n"
+                for m in range(len(res.affinity))
+            ]
+            path.write_text("".join(models))
+            row.update(best=float(res.affinity[0]), poses=str(path))
+        with log.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+
+def _top1_rmsd(cid: str, poses_path: str) -> float:
+    """Symmetry-corrected heavy-atom RMSD of the first MODEL of poses_path to the crystal."""
+    import numpy as np
+
+    from hpcfold.chem.prepare import PrepOptions, prepare_record
+    from hpcfold.chem.readers import iter_records
+    from hpcfold.dock.cluster import sym_rmsd
+
+    xray = prepare_record(next(iter_records(str(REDOCK / cid / "ligand_xray.pdbqt"))), PrepOptions())
+    xyz = []
+    for line in pathlib.Path(poses_path).read_text().splitlines():
+        if line.startswith("ENDMDL"):
+            break
+        if line.startswith(("ATOM", "HETATM")):
+            xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+    xyz = np.array(xyz)
+    h = xray.heavy_index
+    return float(sym_rmsd(xyz[h], xray.coords[h], xray.automorphisms))
+
+
+def cmd_table(args) -> None:
+    """Markdown rows for every *_redock42.jsonl / *_fabp4.jsonl under --work."""
+    import numpy as np
+
+    logs = sorted(args.work.glob("*_redock42.jsonl"))
+    rows = {p.stem: [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()] for p in logs}
+    common = set.intersection(*({r["id"] for r in v if "best" in r} for v in rows.values()))
+    print(f"complexes docked by every engine: {len(common)}")
+    print("| engine | complexes | top-1 RMSD <= 2 A | median dock wall s | total dock CPU s |")
+    print("|---|---|---|---|---|")
+    best = {}
+    for name, rs in rows.items():
+        rs = [r for r in rs if r["id"] in common]
+        ok = sum(_top1_rmsd(r["id"], r["poses"]) <= 2.0 for r in rs)
+        cpu = sum(r.get("dock_cpu_s", np.nan) for r in rs)
+        wall = np.median([r["dock_s"] for r in rs])
+        best[name] = {r["id"]: r["best"] for r in rs}
+        print(f"| {name} | {len(rs)} | {ok}/{len(rs)} | {wall:.2f} | {cpu:.1f} |")
+    ref = next((k for k in best if k.startswith("vina_default")), None)
+    for name, b in best.items():
+        if ref and name != ref:
+            d = np.array([b[c] - best[ref][c] for c in sorted(common)])
+            print(f"{name} vs {ref}: best score within 0.3 kcal/mol or better for "
+                  f"{np.sum(d <= 0.3)}/{len(d)}; median difference {np.median(d):+.2f}")  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=pathlib.Path, default=pathlib.Path("/tmp/hpcfold_bench"))
@@ -168,8 +259,10 @@ def main(argv=None) -> int:
             p.add_argument("--tag", default="")
     sub.add_parser("table")
     args = ap.parse_args(argv)
-    funcs = {"prepare": cmd_prepare, "prep-dude": cmd_prep_dude, "vina": cmd_vina}
-    funcs.update(globals().get("EXTRA_COMMANDS", {}))
+    funcs = {
+        "prepare": cmd_prepare, "prep-dude": cmd_prep_dude, "vina": cmd_vina,
+        "hpcfold": cmd_hpcfold, "table": cmd_table,
+    }  # fmt: skip
     funcs[args.cmd](args)
     return 0
 

@@ -8,7 +8,8 @@ cache with one run, then alternates ``mpiexec -n 2`` (rank 0 schedules, 1 worker
 ``mpiexec -n 3`` (2 workers) screens into fresh results stores. Throughput = ligands / docking
 span (first chunk start to last chunk end, from the results store's chunk table: process start
 and JAX import excluded, first-chunk cache loads included); the wall time of the whole command
-is printed too. Prints per-run numbers and the medians.
+is printed too, and the steady rate (each rank's first chunk, i.e. its warm-up, excluded).
+Prints per-run numbers and the medians.
 """
 
 from __future__ import annotations
@@ -40,8 +41,33 @@ def write_config(d: pathlib.Path, name: str, args) -> pathlib.Path:
     return path
 
 
-def screen(d: pathlib.Path, name: str, ranks: int, args) -> tuple[float, float, int]:
-    """-> (ligands/s over the docking span, wall seconds of the command, ligands)."""
+def rates(chunks) -> tuple[float, float, int]:
+    """(ligands/s over the docking span, steady ligands/s, ligands) from a chunk table.
+
+    Steady = ligands of every rank's chunks after its first one, over the time from the last
+    rank's first chunk end to the last chunk end: per-process warm-up (tracing, loading the
+    compiled kernels) excluded.
+    """
+    import numpy as np
+
+    real = chunks["chunk_id"] >= 0
+    rank, n = chunks["rank"][real], chunks["n"][real]
+    t0, t1 = chunks["t_start"][real], chunks["t_done"][real]
+    span = float(t1.max() - t0.min())
+    later = np.ones(len(rank), bool)
+    first_end = []
+    for r in np.unique(rank):
+        i = np.flatnonzero(rank == r)
+        j = i[np.argmin(t0[i])]
+        later[j] = False
+        first_end.append(t1[j])
+    steady_span = float(t1.max() - max(first_end))
+    steady = float(n[later].sum()) / steady_span if steady_span > 0 else float("nan")
+    return float(n.sum()) / span, steady, int(n.sum())
+
+
+def screen(d: pathlib.Path, name: str, ranks: int, args) -> tuple[float, float, float, int]:
+    """-> (ligands/s over the docking span, steady ligands/s, command wall seconds, ligands)."""
     from hpcfold.store.results import open_results
 
     cfg = write_config(d, name, args)
@@ -52,11 +78,8 @@ def screen(d: pathlib.Path, name: str, ranks: int, args) -> tuple[float, float, 
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     wall = time.perf_counter() - t0
     with open_results(str(d / f"{name}.h5")) as v:
-        c = v.chunks
-        real = c["chunk_id"] >= 0
-        span = float(c["t_done"][real].max() - c["t_start"][real].min())
-        n = int(c["n"][real].sum())
-    return n / span, wall, n
+        rate, steady, n = rates(v.chunks)
+    return rate, steady, wall, n
 
 
 def main() -> None:
@@ -80,16 +103,15 @@ def main() -> None:
     res: dict[int, list] = {1: [], 2: []}
     for rep in range(args.repeats):
         for workers in (1, 2):
-            rate, wall, n = screen(d, f"w{workers}-{rep}", workers + 1, args)
-            res[workers].append((rate, wall))
-            print(f"  {workers} worker(s): {n} ligands, {rate:.3f} ligands/s (docking span), "
-                  f"command wall {wall:.1f} s", flush=True)  # fmt: skip
-    r1 = statistics.median(r for r, _ in res[1])
-    r2 = statistics.median(r for r, _ in res[2])
-    w1 = statistics.median(w for _, w in res[1])
-    w2 = statistics.median(w for _, w in res[2])
-    print(f"median: 1 worker {r1:.3f} lig/s, 2 workers {r2:.3f} lig/s -> speed-up {r2 / r1:.2f}x "
-          f"(command wall {w1:.1f} s vs {w2:.1f} s -> {w1 / w2:.2f}x)")  # fmt: skip
+            rate, steady, wall, n = screen(d, f"w{workers}-{rep}", workers + 1, args)
+            res[workers].append((rate, steady, wall))
+            print(f"  {workers} worker(s): {n} ligands, {rate:.3f} ligands/s over the docking "
+                  f"span, {steady:.3f} steady, command wall {wall:.1f} s", flush=True)  # fmt: skip
+    med = {w: [statistics.median(x[k] for x in res[w]) for k in range(3)] for w in (1, 2)}
+    (r1, s1, w1), (r2, s2, w2) = med[1], med[2]
+    print(f"median: span {r1:.3f} -> {r2:.3f} lig/s ({r2 / r1:.2f}x); steady {s1:.3f} -> "
+          f"{s2:.3f} lig/s ({s2 / s1:.2f}x); command wall {w1:.1f} -> {w2:.1f} s "
+          f"({w1 / w2:.2f}x)")  # fmt: skip
     if ctx is not None:
         ctx.cleanup()
 

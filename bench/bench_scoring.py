@@ -146,15 +146,19 @@ def main(argv=None) -> int:
         print(f"# {name}: done", file=sys.stderr, flush=True)
     _ = energy  # the benchmarked kernels live in energy / kinematics / optimize
     head = " | ".join(f"batch {b}" for b in args.batches)
-    print(f"date {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPU, "
-          f"jax {jax.__version__} ({jax.default_backend()}), median of {args.repeats}")  # fmt: skip
+    print(
+        f"date {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPU, "
+        f"jax {jax.__version__} ({jax.default_backend()}), median of {args.repeats}"
+    )
     print()
     print(f"| ligand | heavy atoms | torsions | bucket | {head} | Vina optimize() |")
     print("|---|---|---|---|" + "---|" * len(args.batches) + "---|")
     for name, heavy, tors, bname, rates, vrate, vevals in rows:
         cells = " | ".join(f"{rates[b]:,.0f}" for b in args.batches)
-        print(f"| {name} | {heavy} | {tors} | {bname} | {cells} | {vrate:,.0f} "
-              f"({vevals:.0f} evals/optimize) |")  # fmt: skip
+        print(
+            f"| {name} | {heavy} | {tors} | {bname} | {cells} | {vrate:,.0f} "
+            f"({vevals:.0f} evals/optimize) |"
+        )
     return 0
 
 

@@ -6,8 +6,8 @@
 #
 # 2 nodes x 4 GPUs: 8 ranks with 1 GPU (-g 1) and 8 cores (-c 8) each; the affinity options
 # make Flux bind each task to its cores and GPU (hpcfold keeps that binding). Rank 0 schedules
-# chunks and writes the results store. CPU nodes: drop -g and the gpu-affinity option, use more
-# ranks with fewer cores each (e.g. -n 32 -c 8) and `device: {mode: cpu}` in the config.
+# chunks and writes the results store. CPU nodes: drop -g and the gpu-affinity option and run
+# one rank per core (e.g. -N 2 -n 256 -c 1) with `device: {mode: cpu, cpu_threads: 1}`.
 #FLUX: --job-name=hpcfold
 #FLUX: -N 2
 #FLUX: -n 8

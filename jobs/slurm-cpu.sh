@@ -4,19 +4,19 @@
 # Submit:   sbatch jobs/slurm-cpu.sh configs/cpu-cluster.yaml
 # Resume:   submit the same command again (chunks already stored are skipped).
 #
-# Layout: each node runs --ntasks-per-node ranks, each pinned by srun to its own set of
-# --cpus-per-task cores. JAX/XLA on CPU scales well up to ~4-8 cores per process, so more,
-# smaller ranks keep a node busier than one big one. Rank 0 schedules chunks and writes the
-# results store; it sleeps while it waits and uses little CPU.
-# Example below: 2 nodes x 128 cores = 2 x 16 ranks x 8 cores.
+# Layout: each node runs --ntasks-per-node ranks, each pinned by srun to its own core set of
+# --cpus-per-task cores. The CPU kernel docks one ligand at a time per rank, so one rank per
+# core (core sets of 1) scales best. Rank 0 schedules chunks and writes the results store; it
+# sleeps while it waits and uses little CPU. Example below: 2 nodes x 128 cores = 256 ranks.
 #
-# The config should say `device: {mode: cpu}`; hpcfold sizes each rank's XLA/OpenMP thread
-# pools to the cores it is bound to. Set device.compile_cache to a shared folder so that
-# the next job reuses the compiled kernels.
+# The config should say `device: {mode: cpu, cpu_threads: 1}` (XLA threads per rank; keep it
+# equal to --cpus-per-task). Core sets of 2 (--cpus-per-task=2, cpu_threads: 2, half the ranks)
+# halve the memory taken by per-rank grids and kernels. Set device.compile_cache to a shared
+# folder so that every rank and the next job reuse the compiled kernels.
 #SBATCH --job-name=hpcfold-cpu
 #SBATCH --nodes=2                   # multi-node: ranks spread over all nodes
-#SBATCH --ntasks-per-node=16        # ranks per node
-#SBATCH --cpus-per-task=8           # cores per rank: its core set
+#SBATCH --ntasks-per-node=128       # ranks per node: one per core
+#SBATCH --cpus-per-task=1           # cores per rank: its core set (= device.cpu_threads)
 #SBATCH --mem=0
 #SBATCH --time=12:00:00
 #SBATCH --output=hpcfold-%j.out

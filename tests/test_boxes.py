@@ -13,17 +13,22 @@ from hpcfold.types import Box
 def test_read_vina_config(shared_data):
     box = read_vina_config(shared_data / "vina-example" / "1iep_receptor.box.txt")
     assert box == Box((15.19, 53.903, 16.917), (20.0, 20.0, 20.0))
-    text = "# comment\nreceptor = r.pdbqt\ncenter_x=1\ncenter_y = 2 # c\ncenter_z = 3\n" \
-           "size_x = 4\nsize_y = 5\nsize_z = 6\nexhaustiveness = 8\n"  # fmt: skip
+    text = (
+        "# comment\nreceptor = r.pdbqt\ncenter_x=1\ncenter_y = 2 # c\ncenter_z = 3\n"
+        "size_x = 4\nsize_y = 5\nsize_z = 6\nexhaustiveness = 8\n"
+    )
     assert parse_vina_config(text) == Box((1.0, 2.0, 3.0), (4.0, 5.0, 6.0))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("center_x = 1\n", "missing"),
-    ("center_x = a\ncenter_y=0\ncenter_z=0\nsize_x=1\nsize_y=1\nsize_z=1\n", "not a number"),
-    ("center_x = 0\ncenter_y=0\ncenter_z=0\nsize_x=-1\nsize_y=1\nsize_z=1\n", "positive"),
-    ("just words\n", "key = value"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("center_x = 1\n", "missing"),
+        ("center_x = a\ncenter_y=0\ncenter_z=0\nsize_x=1\nsize_y=1\nsize_z=1\n", "not a number"),
+        ("center_x = 0\ncenter_y=0\ncenter_z=0\nsize_x=-1\nsize_y=1\nsize_z=1\n", "positive"),
+        ("just words\n", "key = value"),
+    ],
+)
 def test_bad_configs(text, message):
     with pytest.raises(UserError, match=message):
         parse_vina_config(text)

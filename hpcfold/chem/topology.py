@@ -206,7 +206,9 @@ def xs_types_from_ad(ad_types: Sequence[str], bonds: np.ndarray) -> np.ndarray:
         elif el in METALS:
             out[i] = XS_INDEX["Met_D"]
         else:
-            raise ValueError(f"atom {i + 1}: AutoDock type {ad!r} has no XS type (Vina cannot score it)")
+            raise ValueError(
+                f"atom {i + 1}: AutoDock type {ad!r} has no XS type (Vina cannot score it)"
+            )
     return out
 
 

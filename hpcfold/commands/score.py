@@ -6,6 +6,10 @@ pose: affinity (kcal/mol), inter, intra and the unweighted intermolecular terms;
 a list of objects with keys affinity, inter, intra, gauss1, gauss2, repulsion, hydrophobic,
 hbond. A pose that cannot be read or typed, or whose energy is not finite, is reported with
 ``null`` values and an ``error`` key, and the exit status is 1.
+
+``--local-only`` minimises each pose first the way Vina 1.2's ``optimize()`` does (BFGS on
+0.375 A grid maps of the box, cap 1000; that is what ``vina --local_only`` runs), then polishes
+it with the same BFGS on explicit receptor atoms; the reported energies are on explicit atoms.
 """
 
 from __future__ import annotations
@@ -34,7 +38,11 @@ def add_arguments(p) -> None:
     p.add_argument("--center", nargs=3, type=float, metavar=("X", "Y", "Z"))
     p.add_argument("--size", nargs=3, type=float, metavar=("X", "Y", "Z"))
     p.add_argument("--scoring", choices=("vina", "vinardo"), default="vina")
-    p.add_argument("--local-only", action="store_true", help="BFGS-minimise each pose first")
+    p.add_argument(
+        "--local-only",
+        action="store_true",
+        help="minimise each pose first (Vina's optimize + explicit-atom polish)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.add_argument("--out", help="with --local-only: write the minimised poses (PDBQT input)")
     p.add_argument("--grid-cache", help="directory caching receptor grids (--local-only)")
@@ -112,8 +120,9 @@ def read_poses(path: str) -> list[LigandRecord | Failure]:
     raise UserError(f"unsupported ligand format {suffix!r}: use .pdbqt or .sdf")
 
 
-def score_records(records, receptor, box, scoring="vina", weights=None, local_only=False,
-                  cache_dir=None):  # fmt: skip
+def score_records(
+    records, receptor, box, scoring="vina", weights=None, local_only=False, cache_dir=None
+):
     """Score LigandRecords on explicit receptor atoms (``local_only``: minimise first, see
     ``optimize.local_only``). Returns (rows, coords): per record a dict with affinity, inter,
     intra and TERMS (floats), and the (n, 3) final coordinates."""
@@ -134,11 +143,12 @@ def score_records(records, receptor, box, scoring="vina", weights=None, local_on
         _, coords = optimize.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
     else:
         coords = lig.coords
-    aff, inter, intra, terms = (np.asarray(a) for a in optimize.score_poses(
-        coords, lig, rec, tb, lo, hi))  # fmt: skip
+    aff, inter, intra, terms = (
+        np.asarray(a) for a in optimize.score_poses(coords, lig, rec, tb, lo, hi)
+    )
     coords = np.asarray(coords)
     rows = []
-    for k, r in enumerate(records):
+    for k in range(len(records)):
         row = {"affinity": float(aff[k]), "inter": float(inter[k]), "intra": float(intra[k])}
         row.update({t: float(terms[k, j]) for j, t in enumerate(TERMS)})
         rows.append(row)
@@ -154,8 +164,13 @@ def main(args) -> int:
     box = _box(args, ok)
     weights = {k: getattr(args, f, None) for k, f in _WEIGHT_FLAGS.items()}
     weights = {k: v for k, v in weights.items() if v is not None}
-    rows, coords = score_records(ok, receptor, box, args.scoring, weights or None,
-                                 args.local_only, args.grid_cache) if ok else ([], [])  # fmt: skip
+    rows, coords = (
+        score_records(
+            ok, receptor, box, args.scoring, weights or None, args.local_only, args.grid_cache
+        )
+        if ok
+        else ([], [])
+    )
     keys = ("affinity", "inter", "intra", *TERMS)
     results, status, it_rows = [], 0, iter(zip(rows, coords))
     for item in items:
@@ -176,27 +191,39 @@ def main(args) -> int:
     if args.json:
         out = []
         for _, row, err in results:
-            obj = {k: (row[k] if row[k] is not None and math.isfinite(row[k]) else None)
-                   for k in keys}  # fmt: skip
+            obj = {
+                k: (row[k] if row[k] is not None and math.isfinite(row[k]) else None) for k in keys
+            }
             if err:
                 obj["error"] = err
             out.append(obj)
         json.dump(out, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return status
-    print(f"# receptor {args.receptor}  scoring {args.scoring}  box center "
-          f"{tuple(round(c, 3) for c in box.center)} size {tuple(round(s, 3) for s in box.size)}"
-          + ("  (local optimisation)" if args.local_only else ""))  # fmt: skip
-    print(f"{'pose':>4} {'affinity':>9} {'inter':>9} {'intra':>8} "
-          + " ".join(f"{t:>11}" for t in TERMS) + "  source")  # fmt: skip
+    print(
+        f"# receptor {args.receptor}  scoring {args.scoring}  box center "
+        f"{tuple(round(c, 3) for c in box.center)} size {tuple(round(s, 3) for s in box.size)}"
+        + ("  (local optimisation)" if args.local_only else "")
+    )
+    print(
+        f"{'pose':>4} {'affinity':>9} {'inter':>9} {'intra':>8} "
+        + " ".join(f"{t:>11}" for t in TERMS)
+        + "  source"
+    )
     for k, (src, row, err) in enumerate(results, start=1):
         if err and row["affinity"] is None:
-            print(f"{k:>4} {'-':>9} {'-':>9} {'-':>8} " + " ".join(f"{'-':>11}" for _ in TERMS)
-                  + f"  {src}  error: {err}")  # fmt: skip
+            print(
+                f"{k:>4} {'-':>9} {'-':>9} {'-':>8} "
+                + " ".join(f"{'-':>11}" for _ in TERMS)
+                + f"  {src}  error: {err}"
+            )
             continue
-        print(f"{k:>4} {row['affinity']:9.3f} {row['inter']:9.3f} {row['intra']:8.3f} "
-              + " ".join(f"{row[t]:11.4f}" for t in TERMS) + f"  {src}"
-              + (f"  error: {err}" if err else ""))  # fmt: skip
+        print(
+            f"{k:>4} {row['affinity']:9.3f} {row['inter']:9.3f} {row['intra']:8.3f} "
+            + " ".join(f"{row[t]:11.4f}" for t in TERMS)
+            + f"  {src}"
+            + (f"  error: {err}" if err else "")
+        )
     return status
 
 

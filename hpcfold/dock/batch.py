@@ -55,9 +55,11 @@ def root_atom_of(record: LigandRecord) -> int:
 
 
 def ligand_arrays(
-    record: LigandRecord, n_atoms: int | None = None, n_torsions: int | None = None,
+    record: LigandRecord,
+    n_atoms: int | None = None,
+    n_torsions: int | None = None,
     n_pairs: int | None = None,
-) -> LigandArrays:  # fmt: skip
+) -> LigandArrays:
     """Arrays of one ligand, padded to the given sizes (default: its own sizes)."""
     n, t, p = record.n_atoms, record.n_torsions, int(record.intra_pairs.shape[0])
     N = n if n_atoms is None else int(n_atoms)
@@ -85,9 +87,19 @@ def ligand_arrays(
     pm = np.zeros(P, bool)
     pm[:p] = True
     return LigandArrays(
-        coords, xs, mask, frame, ta, tp, tm, pairs, pm,
-        np.float32(record.n_rot), np.int32(root), np.int32(n),
-    )  # fmt: skip
+        coords,
+        xs,
+        mask,
+        frame,
+        ta,
+        tp,
+        tm,
+        pairs,
+        pm,
+        np.float32(record.n_rot),
+        np.int32(root),
+        np.int32(n),
+    )
 
 
 def stack_arrays(items: Sequence[LigandArrays]) -> LigandArrays:

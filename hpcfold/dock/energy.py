@@ -111,9 +111,12 @@ def inter_atoms(
 
 
 def intra(
-    coords: jnp.ndarray, lig: LigandArrays, tables: Tables, cap: float = 1000.0,
+    coords: jnp.ndarray,
+    lig: LigandArrays,
+    tables: Tables,
+    cap: float = 1000.0,
     smooth: bool = False,
-) -> jnp.ndarray:  # fmt: skip
+) -> jnp.ndarray:
     """Ligand intramolecular energy over ``lig.pairs`` (cap per pair). coords (N, 3) -> ()."""
     i, j = lig.pairs[:, 0], lig.pairs[:, 1]
     d = coords[i] - coords[j]
@@ -125,8 +128,9 @@ def intra(
     return jnp.sum(jnp.where(ok, curl(e, cap), 0.0))
 
 
-def inter_grid(coords: jnp.ndarray, lig: LigandArrays, grid, cap: float = 1000.0,
-               slope: float = 1.0e6) -> jnp.ndarray:  # fmt: skip
+def inter_grid(
+    coords: jnp.ndarray, lig: LigandArrays, grid, cap: float = 1000.0, slope: float = 1.0e6
+) -> jnp.ndarray:
     """Ligand-receptor energy from grid maps (Vina's ``grid::evaluate``). coords (N, 3) -> ().
 
     Trilinear interpolation of ``grid.maps[xs]``, cap per atom, plus ``slope`` x (distance

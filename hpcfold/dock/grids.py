@@ -48,8 +48,9 @@ def _blocks_energy(points, atoms, types, rows):
         d = pts[:, None, :] - at[None, :, :]
         r2 = jnp.sum(d * d, axis=-1)  # (b^3, K)
         ok = (r2 < CUTOFF2) & (ty >= 0)[None, :]
-        k = jnp.clip(jnp.floor(jnp.minimum(r2, CUTOFF2) * FACTOR).astype(jnp.int32), 0,
-                     N_SAMPLES - 1)  # fmt: skip
+        k = jnp.clip(
+            jnp.floor(jnp.minimum(r2, CUTOFF2) * FACTOR).astype(jnp.int32), 0, N_SAMPLES - 1
+        )
         idx = jnp.maximum(ty, 0)[None, :] * N_SAMPLES + k
         vals = jnp.take(rows, idx, axis=0)  # (b^3, K, 19)
         return jnp.sum(jnp.where(ok[..., None], vals, 0.0), axis=1)
@@ -57,8 +58,9 @@ def _blocks_energy(points, atoms, types, rows):
     return jax.lax.map(lambda a: jax.vmap(one)(*a), (points, atoms, types))
 
 
-def compute_grid(rec: ReceptorAtoms, box: Box, tables, spacing: float = 0.375,
-                 chunk: int = 16) -> Grid:  # fmt: skip
+def compute_grid(
+    rec: ReceptorAtoms, box: Box, tables, spacing: float = 0.375, chunk: int = 16
+) -> Grid:
     """Grid maps for all 19 ligand XS types over Vina's box. rec: receptor atoms (any cropping
     that keeps every atom within 8 A of the box)."""
     lo, _, n = box_bounds(box, spacing)
@@ -121,8 +123,9 @@ def grid_key(rec_sha256: str, box: Box, params: ScoringParams, spacing: float) -
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cached_grid(rec_record: ReceptorRecord, box: Box, params: ScoringParams, cache_dir,
-                spacing: float = 0.375) -> Grid:  # fmt: skip
+def cached_grid(
+    rec_record: ReceptorRecord, box: Box, params: ScoringParams, cache_dir, spacing: float = 0.375
+) -> Grid:
     """Grid for (receptor, box, params), loaded from ``cache_dir`` when present, else computed
     and saved there (atomic rename). ``cache_dir=None`` computes without caching."""
     tables = build_tables(params)

@@ -103,8 +103,15 @@ def default_max_steps(n_atoms) -> jnp.ndarray:
     return (25 + jnp.asarray(n_atoms, jnp.int32)) // 3
 
 
-def score_coords(coords, lig: LigandArrays, rec: ReceptorAtoms, tables: Tables, box_lo=None,
-                 box_hi=None, slope: float = 1.0e6):  # fmt: skip
+def score_coords(
+    coords,
+    lig: LigandArrays,
+    rec: ReceptorAtoms,
+    tables: Tables,
+    box_lo=None,
+    box_hi=None,
+    slope: float = 1.0e6,
+):
     """Vina's ``score()`` on explicit atoms for one pose. coords (N, 3) ->
     (affinity, inter, intra, terms (5,)); affinity uses the pose's own intra (score-only)."""
     e, terms = energy.inter_atoms(coords, lig, rec, tables, 1000.0, box_lo, box_hi, slope)
@@ -128,8 +135,9 @@ def local_energy(pose, lig, rec, tables, box_lo, box_hi, cap: float = 1000.0):
 
 
 @jax.jit
-def local_optimize(poses, lig: LigandArrays, rec: ReceptorAtoms, tables: Tables, box_lo, box_hi,
-                   max_steps):  # fmt: skip
+def local_optimize(
+    poses, lig: LigandArrays, rec: ReceptorAtoms, tables: Tables, box_lo, box_hi, max_steps
+):
     """Vina's ``optimize()`` (``--local_only``) for a batch: poses (B, 7 + T), lig batched,
     max_steps (B,) int -> (poses (B, 7 + T), coords (B, N, 3), objective (B,))."""
 
@@ -148,8 +156,9 @@ def local_optimize(poses, lig: LigandArrays, rec: ReceptorAtoms, tables: Tables,
 def grid_energy(pose, lig, grid, tables, cap: float = 1000.0, slope: float = 1.0e6):
     """Objective of Vina 1.2's ``optimize()``: grid inter (trilinear) + intra (smooth table)."""
     x = kinematics.pose_to_coords(pose, lig)
-    return energy.inter_grid(x, lig, grid, cap, slope) + energy.intra(x, lig, tables, cap,
-                                                                      smooth=True)  # fmt: skip
+    return energy.inter_grid(x, lig, grid, cap, slope) + energy.intra(
+        x, lig, tables, cap, smooth=True
+    )
 
 
 def in_grid(coords, lig, grid) -> jnp.ndarray:
@@ -187,8 +196,9 @@ def local_optimize_grid(poses, lig: LigandArrays, grid, tables: Tables, max_step
 
 
 @jax.jit
-def local_only(poses, lig: LigandArrays, grid, rec: ReceptorAtoms, tables: Tables, box_lo,
-               box_hi, max_steps):  # fmt: skip
+def local_only(
+    poses, lig: LigandArrays, grid, rec: ReceptorAtoms, tables: Tables, box_lo, box_hi, max_steps
+):
     """``hpcfold score --local-only``: Vina 1.2's ``optimize()`` (grid BFGS, as above), then a
     BFGS polish on explicit receptor atoms (cap 1000, box penalty) from where it ended; the
     polish only keeps improvements of its objective. -> (poses, coords (B, N, 3))."""

@@ -104,7 +104,7 @@ def term_samples(name: str) -> np.ndarray:
     d = r[None, None, :] - (rad[:, None] + rad[None, :])[:, :, None]  # (19, 19, K)
     inside = (r < CUTOFF)[None, None, :]
     hydro = (XS_HYDROPHOBIC[:, None] & XS_HYDROPHOBIC[None, :])[:, :, None]
-    hb = ((XS_DONOR[:, None] & XS_ACCEPTOR[None, :]) | (XS_ACCEPTOR[:, None] & XS_DONOR[None, :]))
+    hb = (XS_DONOR[:, None] & XS_ACCEPTOR[None, :]) | (XS_ACCEPTOR[:, None] & XS_DONOR[None, :])
     hb = hb[:, :, None]
     out = np.zeros((5, N_XS, N_XS, N_SAMPLES))
     if name == "vina":

@@ -77,37 +77,35 @@ def encode_result(
 
 
 def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, str | None]:
-    """Inverse of ``encode_result`` -> (items, info, error)."""
-    raw = buf.tobytes()
-    if raw[:4] != MAGIC:
+    """Inverse of ``encode_result`` -> (items, info, error). Arrays are views into ``buf``."""
+    buf = np.ascontiguousarray(buf, dtype=np.uint8)
+    if buf.size < 8 or buf[:4].tobytes() != MAGIC:
         raise ValueError("not an hpcfold result message")
-    (hlen,) = struct.unpack("<I", raw[4:8])
-    header = json.loads(raw[8 : 8 + hlen].decode())
+    hlen = int(buf[4:8].view("<u4")[0])
+    header = json.loads(buf[8 : 8 + hlen].tobytes())
     start = 8 + hlen + ((-(8 + hlen)) % 4)
-    data = np.frombuffer(raw, dtype=np.float32, offset=start)
+    data = np.frombuffer(buf.data, dtype=np.float32, offset=start)
     items: list[DockResult | Failure] = []
     pos = 0
-
-    def take(count: int) -> np.ndarray:
-        nonlocal pos
-        arr = data[pos : pos + count]
-        pos += count
-        return arr.copy()
-
     for d in header["items"]:
         if d["k"] == "r":
             m, n = d["m"], d["n"]
+            end = pos + m * (3 * n + 8)
+            if end > data.size:
+                raise ValueError("result message is shorter than its header says")
+            a, b, c = pos + m * n * 3, pos + m * n * 3 + m, pos + m * n * 3 + 2 * m
             items.append(
                 DockResult(
                     lig_id=d["id"],
-                    coords=take(m * n * 3).reshape(m, n, 3),
-                    affinity=take(m),
-                    inter=take(m),
-                    intra=take(m),
-                    terms=take(m * 5).reshape(m, 5),
+                    coords=data[pos:a].reshape(m, n, 3),
+                    affinity=data[a:b],
+                    inter=data[b:c],
+                    intra=data[c : c + m],
+                    terms=data[c + m : end].reshape(m, 5),
                     seconds=d["s"],
                 )
             )
+            pos = end
         else:
             items.append(Failure(d["id"], d["src"], d["smi"], Reason(d["reason"]), d["msg"]))
     if pos != data.size:

@@ -23,9 +23,19 @@ def _json(capsys, argv):
 
 
 def test_score_crystal_json(ex, capsys):
-    code, rows = _json(capsys, ["score", "--receptor", str(ex / "1iep_receptor.pdbqt"),
-                                "--ligand", str(ex / "1iep_ligand.pdbqt"),
-                                "--config", str(ex / "1iep_receptor.box.txt"), "--json"])  # fmt: skip
+    code, rows = _json(
+        capsys,
+        [
+            "score",
+            "--receptor",
+            str(ex / "1iep_receptor.pdbqt"),
+            "--ligand",
+            str(ex / "1iep_ligand.pdbqt"),
+            "--config",
+            str(ex / "1iep_receptor.box.txt"),
+            "--json",
+        ],
+    )
     assert code == 0 and len(rows) == 1 and set(rows[0]) == KEYS
     assert rows[0]["affinity"] == pytest.approx(-12.5131, abs=2e-4)
     assert rows[0]["inter"] == pytest.approx(-17.6337, abs=2e-4)
@@ -33,10 +43,27 @@ def test_score_crystal_json(ex, capsys):
 
 
 def test_score_multimodel_vinardo_center_size(ex, capsys):
-    code, rows = _json(capsys, ["score", "--receptor", str(ex / "1iep_receptor.pdbqt"),
-                                "--ligand", str(ex / "1iep_ligand_vina_out.pdbqt"),
-                                "--center", "15.190", "53.903", "16.917",
-                                "--size", "20", "20", "20", "--scoring", "vinardo", "--json"])  # fmt: skip
+    code, rows = _json(
+        capsys,
+        [
+            "score",
+            "--receptor",
+            str(ex / "1iep_receptor.pdbqt"),
+            "--ligand",
+            str(ex / "1iep_ligand_vina_out.pdbqt"),
+            "--center",
+            "15.190",
+            "53.903",
+            "16.917",
+            "--size",
+            "20",
+            "20",
+            "20",
+            "--scoring",
+            "vinardo",
+            "--json",
+        ],
+    )
     assert code == 0 and len(rows) == 4
     assert all(r["gauss2"] == 0 for r in rows)
     assert all(r["affinity"] < -5 for r in rows)
@@ -47,8 +74,17 @@ def test_score_text_output_and_bad_model(ex, tmp_path, capsys):
     bad = good.replace(" OA\n", " Xx\n", 1)
     lig = tmp_path / "two.pdbqt"
     lig.write_text(f"MODEL 1\n{good}ENDMDL\nMODEL 2\n{bad}ENDMDL\n")
-    code = main(["score", "--receptor", str(ex / "1iep_receptor.pdbqt"), "--ligand", str(lig),
-                 "--config", str(ex / "1iep_receptor.box.txt")])  # fmt: skip
+    code = main(
+        [
+            "score",
+            "--receptor",
+            str(ex / "1iep_receptor.pdbqt"),
+            "--ligand",
+            str(lig),
+            "--config",
+            str(ex / "1iep_receptor.box.txt"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     lines = [ln for ln in out.splitlines() if not ln.startswith(("#", "pose"))]
@@ -62,3 +98,45 @@ def test_score_user_errors(ex, tmp_path, capsys):
     assert main([*base, "--ligand", str(tmp_path / "x.mol2")]) == 2
     assert main([*base, "--ligand", str(ex / "1iep_ligand.pdbqt"), "--center", "0", "0", "0"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_score_sdf_pose_through_prep(ex, capsys):
+    """SDF records are typed by hpcfold's prep (helper "chem") with the file's coordinates."""
+    code, rows = _json(
+        capsys,
+        [
+            "score",
+            "--receptor",
+            str(ex / "1iep_receptor.pdbqt"),
+            "--ligand",
+            str(ex / "1iep_ligand.sdf"),
+            "--config",
+            str(ex / "1iep_receptor.box.txt"),
+            "--json",
+        ],
+    )
+    assert code == 0 and len(rows) == 1
+    assert rows[0]["affinity"] == pytest.approx(-12.513, abs=0.01)
+
+
+def test_nonfinite_energy_is_reported(ex, tmp_path, capsys):
+    lines = (ex / "1iep_ligand.pdbqt").read_text().splitlines(keepends=True)
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("ATOM"))
+    lines[k] = lines[k][:30] + "     nan" + lines[k][38:]
+    lig = tmp_path / "nan.pdbqt"
+    lig.write_text("".join(lines))
+    code, rows = _json(
+        capsys,
+        [
+            "score",
+            "--receptor",
+            str(ex / "1iep_receptor.pdbqt"),
+            "--ligand",
+            str(lig),
+            "--config",
+            str(ex / "1iep_receptor.box.txt"),
+            "--json",
+        ],
+    )
+    assert code == 1 and rows[0]["affinity"] is None
+    assert rows[0]["error"].startswith("NONFINITE_ENERGY")

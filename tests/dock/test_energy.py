@@ -54,8 +54,12 @@ def test_padded_equals_unpadded(imatinib):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-5)
     # padded atoms carry zero gradient
     tb = tables.build_tables(tables.make_params("vina"))
-    g = jax.grad(lambda x: energy.intra(x, one, tb, smooth=True)
-                 + energy.inter_atoms(x, one, ra, tb, smooth=True)[0])(jnp.asarray(one.coords))  # fmt: skip
+    g = jax.grad(
+        lambda x: (
+            energy.intra(x, one, tb, smooth=True)
+            + energy.inter_atoms(x, one, ra, tb, smooth=True)[0]
+        )
+    )(jnp.asarray(one.coords))
     assert np.all(np.asarray(g)[lig.n_atoms :] == 0)
 
 
@@ -100,7 +104,12 @@ def test_1000_random_poses_are_finite(imatinib):
         return e + energy.intra(x, one, tb, smooth=True)
 
     e, g = jax.jit(jax.vmap(jax.value_and_grad(f)))(poses)
-    aff = jax.jit(jax.vmap(lambda p: optimize.score_coords(
-        kinematics.pose_to_coords(p, one), one, ra, tb, lo, hi)[0]))(poses)  # fmt: skip
+    aff = jax.jit(
+        jax.vmap(
+            lambda p: optimize.score_coords(kinematics.pose_to_coords(p, one), one, ra, tb, lo, hi)[
+                0
+            ]
+        )
+    )(poses)
     assert np.all(np.isfinite(np.asarray(e))) and np.all(np.isfinite(np.asarray(g)))
     assert np.all(np.isfinite(np.asarray(aff)))

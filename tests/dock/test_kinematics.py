@@ -35,8 +35,9 @@ def test_rigid_motion_and_torsions_keep_bonds(lig):
     b = lig.bonds[:, :2]
     ref = np.linalg.norm(lig.coords[b[:, 0]] - lig.coords[b[:, 1]], axis=1)
     for _ in range(5):
-        pose = np.concatenate([rng.normal(size=3) * 5, rng.normal(size=4),
-                               rng.uniform(-np.pi, np.pi, lig.n_torsions)])  # fmt: skip
+        pose = np.concatenate(
+            [rng.normal(size=3) * 5, rng.normal(size=4), rng.uniform(-np.pi, np.pi, lig.n_torsions)]
+        )
         x = np.asarray(kinematics.pose_to_coords(jnp.asarray(pose, jnp.float32), la))
         d = np.linalg.norm(x[b[:, 0]] - x[b[:, 1]], axis=1)
         np.testing.assert_allclose(d, ref, atol=2e-4)
@@ -54,8 +55,9 @@ def test_rotvec_quaternion_is_smooth_at_zero():
     g = jax.jacobian(kinematics.rotvec_to_quat)(jnp.zeros(3))
     assert np.all(np.isfinite(np.asarray(g)))
     q = kinematics.rotvec_to_quat(jnp.array([0.0, 0.0, np.pi / 2]))
-    np.testing.assert_allclose(np.asarray(q), [np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)],
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        np.asarray(q), [np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)], atol=1e-6
+    )
     gz = jax.grad(lambda q: jnp.sum(kinematics.quat_to_mat(q)))(jnp.zeros(4))
     assert np.all(np.isfinite(np.asarray(gz)))
 
@@ -83,8 +85,10 @@ def test_gradient_matches_finite_differences(lig, shared_data):
         fd = []
         for i in range(pose.shape[0] - 1):
             e = jnp.zeros(pose.shape[0] - 1).at[i].set(h)
-            fd.append((fn(kinematics.apply_change(pose, e))
-                       - fn(kinematics.apply_change(pose, -e))) / (2 * h))  # fmt: skip
+            fd.append(
+                (fn(kinematics.apply_change(pose, e)) - fn(kinematics.apply_change(pose, -e)))
+                / (2 * h)
+            )
         fd = np.asarray(fd)
         g = np.asarray(g)
         scale = np.abs(fd).max()

@@ -67,8 +67,9 @@ def test_local_optimize_improves_crystal_pose(shared_data):
     lo, hi, _ = box_bounds(box)
     poses = jax.vmap(kinematics.identity_pose)(la)
     start = optimize.score_poses(la.coords, la, ra, tb, lo, hi)[0]
-    _, xyz, _ = optimize.local_optimize(poses, la, ra, tb, lo, hi,
-                                        optimize.default_max_steps(la.n_atoms))  # fmt: skip
+    _, xyz, _ = optimize.local_optimize(
+        poses, la, ra, tb, lo, hi, optimize.default_max_steps(la.n_atoms)
+    )
     end = optimize.score_poses(xyz, la, ra, tb, lo, hi)[0]
     # vina.optimize() reaches -13.17 from -12.513 here (grid objective); explicit atoms: lower
     assert float(end[0]) < float(start[0]) - 0.3

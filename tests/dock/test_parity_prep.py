@@ -53,11 +53,14 @@ def _placed(rec: LigandRecord, receptor, box, seed: int) -> Chem.Mol:
     q = rng.normal(size=(256, 4))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     w, x, y, z = q.T
-    rot = np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], 1)  # fmt: skip
+    rot = np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        1,
+    )
     half = np.asarray(box.size) / 2 - 4.0
     shift = np.asarray(box.center) + rng.uniform(-half, half, size=(256, 3))
     c = xyz.mean(axis=0)
@@ -95,7 +98,9 @@ def test_sdf_pose_scores_like_meeko(shared_data):
     rec = prepare_mol(mol, "imatinib", "1iep_ligand.sdf:1", PrepOptions(), keep_coords=True)
     assert isinstance(rec, LigandRecord), rec
     molh = Chem.MolFromMolBlock(rec.molblock, removeHs=False)
-    _check([rec], [molh], ex / "1iep_receptor.pdbqt", read_vina_config(ex / "1iep_receptor.box.txt"))
+    _check(
+        [rec], [molh], ex / "1iep_receptor.pdbqt", read_vina_config(ex / "1iep_receptor.box.txt")
+    )
 
 
 def test_smiles_ligands_score_like_meeko(shared_data):
@@ -110,8 +115,9 @@ def test_smiles_ligands_score_like_meeko(shared_data):
         smiles += [ln.split()[0] for ln in (d / name).read_text().splitlines()[:3]]
     records, molhs = [], []
     for k, smi in enumerate(smiles):
-        embedded = prepare_mol(Chem.MolFromSmiles(smi), f"l{k}", "x", PrepOptions(),
-                               keep_coords=False)  # fmt: skip
+        embedded = prepare_mol(
+            Chem.MolFromSmiles(smi), f"l{k}", "x", PrepOptions(), keep_coords=False
+        )
         assert isinstance(embedded, LigandRecord), embedded
         molh = _placed(embedded, receptor, box, k)
         rec = prepare_mol(molh, f"l{k}", "x", PrepOptions(), keep_coords=True)

@@ -41,14 +41,18 @@ def complexes(data: pathlib.Path) -> list[tuple[str, pathlib.Path, pathlib.Path,
         if d.is_dir():
             out.append((d.name, d / "receptor.pdbqt", d / "ligand_xray.pdbqt", d / "box.txt"))
     ex = data / "vina-example"
-    out.append(("1iep", ex / "1iep_receptor.pdbqt", ex / "1iep_ligand.pdbqt",
-                ex / "1iep_receptor.box.txt"))  # fmt: skip
+    out.append(
+        ("1iep", ex / "1iep_receptor.pdbqt", ex / "1iep_ligand.pdbqt", ex / "1iep_receptor.box.txt")
+    )
     return out
 
 
 def coords_from_text(text: str) -> np.ndarray:
-    rows = [(float(ln[30:38]), float(ln[38:46]), float(ln[46:54]))
-            for ln in text.splitlines() if ln.startswith(("ATOM  ", "HETATM"))]  # fmt: skip
+    rows = [
+        (float(ln[30:38]), float(ln[38:46]), float(ln[46:54]))
+        for ln in text.splitlines()
+        if ln.startswith(("ATOM  ", "HETATM"))
+    ]
     return np.asarray(rows, np.float32)
 
 
@@ -128,8 +132,9 @@ def padded(case: Case, spacing: float):
     if rec.coords.shape[0] > N_REC:
         raise AssertionError(f"{case.name}: {rec.coords.shape[0]} receptor atoms > {N_REC}")
     rec = batch.ReceptorAtoms(
-        np.concatenate([rec.coords, np.full((N_REC - rec.coords.shape[0], 3), batch.FAR,
-                                            np.float32)]),  # fmt: skip
+        np.concatenate(
+            [rec.coords, np.full((N_REC - rec.coords.shape[0], 3), batch.FAR, np.float32)]
+        ),
         np.concatenate([rec.xs, np.full(N_REC - rec.xs.shape[0], -1, np.int32)]),
     )
     lo, hi, _ = box_bounds(case.box, spacing)

@@ -55,7 +55,8 @@ def screen_env(shared_data, tmp_path_factory):
     assert len(actives) + len(decoys) == N_LIGANDS
     (base / "actives.smi").write_text("\n".join(actives) + "\n")
     (base / "decoys.smi").write_text("\n".join(decoys) + "\n")
-    (base / "few.smi").write_text("\n".join(decoys[:24]) + "\n")
+    # 24 small decoys and one unparsable SMILES: prep fails it, the screen must report it too
+    (base / "few.smi").write_text("\n".join(decoys[:24]) + "\nC1CC(=O unparsable\n")
     cache = os.environ.get("HPCFOLD_CACHE_DIR") or os.environ.get("HPCFOLD_CACHE")
     return {
         "base": base,
@@ -167,14 +168,15 @@ def test_failing_chunk_is_retried_then_failed(screen_env, reference):
     proc = run(3, few_config(screen_env, "fail"), {"HPCFOLD_TEST_FAIL_CHUNK": "2"})
     assert proc.returncode == 0, proc.stderr[-4000:]
     path = screen_env["base"] / "fail.h5"
-    check_complete(path, 24)
+    check_complete(path, 25)
     t = table(path)
-    bad = t["status"] != "ok"
-    assert bad.sum() == 3 and set(t["reason_name"][bad].tolist()) == {"DOCK_ERROR"}
+    assert t["reason_name"][t["lig_id"] == "unparsable"].tolist() == ["PARSE_ERROR"]
+    bad = t["reason_name"] == "DOCK_ERROR"
+    assert bad.sum() == 3 and (t["status"] != "ok").sum() == 4
     assert all("test hook: chunk 2 fails" in m for m in t["message"][bad].tolist())
     assert "retrying once" in proc.stderr and "raised twice" in proc.stderr
     # the other ligands are bitwise those of the reference run (other store, other chunks)
-    assert_same_results(t, reference["table"], ids=t["lig_id"][~bad].tolist())
+    assert_same_results(t, reference["table"], ids=t["lig_id"][t["status"] == "ok"].tolist())
 
 
 def kill_job(proc: subprocess.Popen) -> None:
@@ -203,9 +205,10 @@ def test_kill_9_midway_then_resume(screen_env, reference):
     proc2 = run(3, cfg)
     assert proc2.returncode == 0, proc2.stderr[-4000:]
     assert "already done" in proc2.stderr and " 0 already done" not in proc2.stderr
-    check_complete(screen_env["base"] / "killed.h5", 24)
+    check_complete(screen_env["base"] / "killed.h5", 25)
     t = table(screen_env["base"] / "killed.h5")
-    assert_same_results(t, reference["table"])
+    assert (t["status"] == "ok").sum() == 24
+    assert_same_results(t, reference["table"], ids=t["lig_id"][t["status"] == "ok"].tolist())
 
 
 def test_dead_rank_aborts_the_job_and_the_rerun_resumes(screen_env, reference):
@@ -217,5 +220,7 @@ def test_dead_rank_aborts_the_job_and_the_rerun_resumes(screen_env, reference):
     assert "test hook: dying on chunk 3" in text and "BAD TERMINATION" in text
     proc2 = run(3, cfg)
     assert proc2.returncode == 0, proc2.stderr[-4000:]
-    check_complete(screen_env["base"] / "dead.h5", 24)
-    assert_same_results(table(screen_env["base"] / "dead.h5"), reference["table"])
+    check_complete(screen_env["base"] / "dead.h5", 25)
+    t = table(screen_env["base"] / "dead.h5")
+    assert (t["status"] == "ok").sum() == 24
+    assert_same_results(t, reference["table"], ids=t["lig_id"][t["status"] == "ok"].tolist())

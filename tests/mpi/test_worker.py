@@ -113,3 +113,15 @@ def test_broken_channel_raises():
 
     with pytest.raises(RuntimeError, match="fetching work failed"):
         run_worker(Broken(), lambda: (kernel, "cpu"), list, 1, hooks=TestHooks())
+
+
+def test_kernel_is_built_only_when_work_arrives():
+    built = []
+
+    def make():
+        built.append(1)
+        return kernel, "cpu:1"
+
+    channel = LocalChannel(WorkQueue([], workers=[0]), lambda *a: None)
+    stats = run_worker(channel, make, list, 0, hooks=NO_HOOKS)
+    assert built == [] and stats["chunks"] == 0 and stats["device"] == ""

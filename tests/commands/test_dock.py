@@ -1,0 +1,77 @@
+"""``hpcfold dock`` end to end (in-process CLI): PDBQT and SDF outputs, input kinds, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpcfold import cli
+from hpcfold.chem.pdbqt import split_models
+
+FAST = ["--preset", "fast", "--exhaustiveness", "4", "--n-steps", "4", "--num-modes", "3"]
+
+
+@pytest.fixture(scope="module")
+def inputs(shared_data, tmp_path_factory):
+    d = shared_data / "redock42" / "1hnn"
+    tmp = tmp_path_factory.mktemp("dock_cli")
+    smi = tmp / "two.smi"
+    smi.write_text("CC(=O)Nc1ccc(O)cc1 paracetamol\nOC(=O)c1ccccc1 benzoic\n")
+    cache = str(tmp_path_factory.getbasetemp() / "hpcfold-cache")
+    return d, tmp, smi, cache
+
+
+def atom_keys(text: str) -> list[str]:
+    """Atom name + AutoDock type per ATOM line (order check without coordinates)."""
+    return [ln[12:16] + ln[77:79] for ln in text.splitlines() if ln.startswith(("ATOM", "HETATM"))]
+
+
+def test_dock_pdbqt_output(inputs, capsys):
+    d, tmp, smi, cache = inputs
+    out = tmp / "out.pdbqt"
+    lig = d / "ligand_xray.pdbqt"
+    rc = cli.main(
+        ["dock", "--receptor", str(d / "receptor.pdbqt"), "--ligand", str(lig), str(smi),
+         "--config", str(d / "box.txt"), "--out", str(out), "--cache-dir", cache, *FAST]
+    )  # fmt: skip
+    assert rc == 0, capsys.readouterr()
+    text = out.read_text()
+    models = split_models(text)
+    assert 3 <= len(models) <= 9  # three ligands, 1..3 modes each
+    results = [ln for ln in text.splitlines() if ln.startswith("REMARK VINA RESULT:")]
+    assert len(results) == len(models)
+    first = [float(v) for v in results[0].split(":")[1].split()]
+    assert first[0] < -4.0 and first[1:] == [0.0, 0.0]
+    assert atom_keys(models[0]) == atom_keys(lig.read_text())  # input atom order kept
+    assert "wrote 3/3 docked ligands" in capsys.readouterr().out
+
+
+def test_dock_sdf_output_with_autobox(inputs, capsys):
+    from rdkit import Chem
+
+    d, tmp, smi, cache = inputs
+    out = tmp / "out.sdf"
+    rc = cli.main(
+        ["dock", "--receptor", str(d / "receptor.pdbqt"), "--ligand", str(smi),
+         "--autobox-ligand", str(d / "ligand_xray.pdbqt"), "--autobox-add", "6",
+         "--out", str(out), "--cache-dir", cache, "--seed", "3", *FAST]
+    )  # fmt: skip
+    assert rc == 0, capsys.readouterr()
+    mols = [m for m in Chem.SDMolSupplier(str(out)) if m is not None]
+    names = {m.GetProp("_Name") for m in mols}
+    assert names == {"paracetamol", "benzoic"}
+    for m in mols:
+        assert float(m.GetProp("hpcfold_affinity")) < 0
+        for tag in ("hpcfold_inter", "hpcfold_intra", "hpcfold_gauss1", "hpcfold_hbond"):
+            assert m.HasProp(tag)
+
+
+def test_dock_user_errors(inputs, capsys):
+    d, tmp, smi, cache = inputs
+    base = ["dock", "--receptor", str(d / "receptor.pdbqt"), "--ligand", str(smi)]
+    assert cli.main([*base, "--config", str(d / "box.txt"), "--out", str(tmp / "x.mol2")]) == 2
+    assert cli.main([*base, "--out", str(tmp / "x.pdbqt")]) == 2  # no box
+    bad = [*base, "--config", str(d / "box.txt"), "--out", str(tmp / "x.pdbqt")]
+    assert cli.main([*bad, "--preset", "turbo"]) == 2
+    assert cli.main([*bad, "--exhaustiveness", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--out must end with" in err and "give the box" in err and "unknown preset" in err
