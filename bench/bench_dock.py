@@ -202,7 +202,9 @@ def _top1_rmsd(cid: str, poses_path: str) -> float:
     from hpcfold.chem.readers import iter_records
     from hpcfold.dock.cluster import sym_rmsd
 
-    xray = prepare_record(next(iter_records(str(REDOCK / cid / "ligand_xray.pdbqt"))), PrepOptions())
+    xray = prepare_record(
+        next(iter_records(str(REDOCK / cid / "ligand_xray.pdbqt"))), PrepOptions()
+    )
     xyz = []
     for line in pathlib.Path(poses_path).read_text().splitlines():
         if line.startswith("ENDMDL"):
@@ -219,7 +221,9 @@ def cmd_table(args) -> None:
     import numpy as np
 
     logs = sorted(args.work.glob("*_redock42.jsonl"))
-    rows = {p.stem: [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()] for p in logs}
+    rows = {
+        p.stem: [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()] for p in logs
+    }
     common = set.intersection(*({r["id"] for r in v if "best" in r} for v in rows.values()))
     print(f"complexes docked by every engine: {len(common)}")
     print("| engine | complexes | top-1 RMSD <= 2 A | median dock wall s | total dock CPU s |")

@@ -9,6 +9,7 @@ map atoms back to the SMILES.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -80,7 +81,7 @@ def _smiles_remarks(mol: Chem.Mol, numbering: dict[int, int]) -> tuple[list[str]
         smiles = Chem.MolToSmiles(noh)
         return [f"REMARK SMILES {smiles}"], smiles
     smiles = Chem.MolToSmiles(noh)
-    out_order = list(noh.GetPropsAsDict(True, True)["_smilesAtomOutputOrder"])
+    out_order = json.loads(noh.GetProp("_smilesAtomOutputOrder").replace(",]", "]"))
     rank = {heavy[k]: pos + 1 for pos, k in enumerate(out_order)}
     idx_strings, parent_strings = [], []
     for key, num in numbering.items():

@@ -190,13 +190,16 @@ def embed_3d(mol: Chem.Mol, lig_id: str, opts: PrepOptions) -> Chem.Mol:
         # must see RDKit's aromaticity, as meeko does on a molecule read from SDF
         work = Chem.Mol(molh)
         try:
-            if AllChem.MMFFHasAllMoleculeParams(work):
-                AllChem.MMFFOptimizeMolecule(work, maxIters=opts.ff_max_iterations)
+            props = AllChem.MMFFGetMoleculeProperties(work)  # None without MMFF parameters
+            if props is not None:
+                ff = AllChem.MMFFGetMoleculeForceField(work, props)
             elif AllChem.UFFHasAllMoleculeParams(work):
-                AllChem.UFFOptimizeMolecule(work, maxIters=opts.ff_max_iterations)
-            conf, new = molh.GetConformer(), work.GetConformer().GetPositions()
-            for i, p in enumerate(new):
-                conf.SetAtomPosition(i, p.tolist())
+                ff = AllChem.UFFGetMoleculeForceField(work)
+            else:
+                ff = None
+            if ff is not None:
+                ff.Minimize(maxIts=opts.ff_max_iterations)
+                molh.GetConformer().SetPositions(work.GetConformer().GetPositions())
         except Exception:  # a failed clean-up keeps the ETKDG geometry
             pass
     if not np.all(np.isfinite(molh.GetConformer().GetPositions())):
@@ -223,9 +226,25 @@ def _check_size(rec: LigandRecord, opts: PrepOptions) -> None:
         )
 
 
+def _heavy_edges(bonds: np.ndarray, heavy: np.ndarray) -> set[tuple[int, int]]:
+    b = np.asarray(bonds, dtype=np.int64)
+    if b.size == 0:
+        return set()
+    b = b.reshape(b.shape[0], -1)[:, :2]
+    keep = heavy[b[:, 0]] & heavy[b[:, 1]]
+    return {(min(i, j), max(i, j)) for i, j in b[keep].tolist()}
+
+
+def _same_heavy_graph(rec: LigandRecord, bonds: np.ndarray) -> bool:
+    """Whether the PDBQT parser's geometric bonds equal the RDKit graph on the heavy atoms (then
+    the parser's element-graph automorphisms are the ones symmetry.mol_automorphisms finds)."""
+    heavy = rec.xs_types >= 0
+    return _heavy_edges(rec.bonds, heavy) == _heavy_edges(bonds, heavy)
+
+
 def record_from_mol(molh: Chem.Mol, lig_id: str, source: str, opts: PrepOptions) -> LigandRecord:
     """LigandRecord of a molecule with explicit hydrogens and one 3D conformer."""
-    from hpcfold.chem.pdbqt import parse_ligand_pdbqt  # helper "score"'s parser
+    from hpcfold.chem import pdbqt  # helper "score"'s parser: one source of truth
 
     try:
         ad = assign_ad_types(molh)
@@ -240,7 +259,7 @@ def record_from_mol(molh: Chem.Mol, lig_id: str, source: str, opts: PrepOptions)
     charges = merged_charges(molh, gasteiger_charges(molh), flex.ignore)
     text, order, smiles = write_ligand_pdbqt(molh, ad, charges, flex)
     try:
-        rec = parse_ligand_pdbqt(text, lig_id, source)
+        rec = pdbqt.parse_ligand_pdbqt(text, lig_id, source)
     except ValueError as exc:
         raise PrepError(Reason.TYPING_ERROR, f"PDBQT of the prepared ligand: {exc}") from None
     pos = {rd: k for k, rd in enumerate(order)}
@@ -251,8 +270,12 @@ def record_from_mol(molh: Chem.Mol, lig_id: str, source: str, opts: PrepOptions)
             a, c = sorted((pos[i], pos[j]))
             bonds.append((a, c, _BOND_ORDER.get(b.GetBondType(), 1)))
     bonds_arr = np.array(sorted(bonds), dtype=np.int32).reshape(-1, 3)
-    heavy = [order[k] for k in np.flatnonzero(rec.xs_types >= 0)]
-    autos, truncated = symmetry.mol_automorphisms(molh, heavy, opts.max_automorphisms)
+    autos, truncated = rec.automorphisms, rec.automorphisms_truncated
+    if not _same_heavy_graph(rec, bonds_arr) or opts.max_automorphisms != getattr(
+        pdbqt, "MAX_AUTOMORPHISMS", None
+    ):
+        heavy = [order[k] for k in np.flatnonzero(rec.xs_types >= 0)]
+        autos, truncated = symmetry.mol_automorphisms(molh, heavy, opts.max_automorphisms)
     rec = dataclasses.replace(
         rec,
         smiles=smiles,

@@ -5,14 +5,13 @@ search kernel compiles lazily, once per size bucket (``hpcfold.types.BUCKETS``),
 kernel batch size: a chunk is padded with dummy ligands. Each ligand's random stream comes from
 (options.seed, sha256(lig_id)) and the kernel maps over ligands (``lax.map``) so a ligand's poses
 never depend on its neighbours, its chunk or its rank. Post-processing (merge, refine, filter) is
-per ligand: see ``hpcfold.dock.refine``.
+per ligand: ``hpcfold.dock.cluster.merge_poses`` with the kernels of ``_merge_ops``.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import hashlib
 import os
 import time
@@ -35,9 +34,17 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hpcfold.dock import cluster, presets, search
-from hpcfold.boxes import box_bounds
-from hpcfold.types import Box, DockResult, Failure, LigandRecord, ReceptorRecord, Reason, bucket_for
+from hpcfold.boxes import box_bounds  # noqa: E402
+from hpcfold.dock import cluster, presets, search  # noqa: E402
+from hpcfold.types import (  # noqa: E402
+    Box,
+    DockResult,
+    Failure,
+    LigandRecord,
+    Reason,
+    ReceptorRecord,
+    bucket_for,
+)  # fmt: skip
 
 PRESETS = presets.PRESETS
 # Python-side trace counter of the search kernel, per bucket name: a test checks that one
@@ -279,18 +286,18 @@ def _merge_ops(ctx: DockContext, bucket, lig) -> cluster.MergeOps:
     def refine(poses):
         poses = np.asarray(poses)
         rec = _neighbours(ctx.rec_atoms, np.asarray(coords_k(poses, lig)), lig.atom_mask)
-        xyz = None
+        xyz = np.asarray(coords_k(poses, lig))
+        todo = np.ones(len(poses), bool)
+        heavy = np.asarray(lig.xs) >= 0
         for p in range(5):  # Vina: slope 10^(2+2p) until every heavy atom is inside the box
-            new = np.asarray(
-                refine_k(poses, lig, rec, ctx.tables, ctx.lo, ctx.hi, 10.0 ** (2 + 2 * p))
-            )
-            new_xyz = np.asarray(coords_k(new, lig))
-            redo = np.ones(len(poses), bool) if xyz is None else ~inside
-            poses = np.where(redo[:, None], new, poses)
-            xyz = np.where(redo[:, None, None], new_xyz, xyz if xyz is not None else new_xyz)
-            heavy = xyz[:, np.asarray(lig.xs) >= 0]
-            inside = np.all((heavy >= ctx.lo - 1e-3) & (heavy <= ctx.hi + 1e-3), axis=(1, 2))
-            if inside.all():
+            slope = 10.0 ** (2 + 2 * p)
+            new = np.asarray(refine_k(poses, lig, rec, ctx.tables, ctx.lo, ctx.hi, slope))
+            poses = np.where(todo[:, None], new, poses)
+            xyz = np.where(todo[:, None, None], np.asarray(coords_k(new, lig)), xyz)
+            h = xyz[:, heavy]
+            inside = np.all((h >= ctx.lo - 1e-3) & (h <= ctx.hi + 1e-3), axis=(1, 2))
+            todo = ~inside
+            if not todo.any():
                 break
         inter, intra, terms = score_k(xyz, lig, ctx.rec_atoms, ctx.tables)
         return xyz, np.asarray(inter), np.asarray(intra), np.asarray(terms)

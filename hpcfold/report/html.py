@@ -37,34 +37,46 @@ def docking_chunks(view) -> dict[str, np.ndarray]:
     return {k: np.asarray(v)[keep] for k, v in c.items()}
 
 
+def _session_spans(view, c: dict) -> dict[int, tuple[float, float]]:
+    """{session: (start, end)} of the docking: from the session's start (writer opened; else the
+    first chunk's start) to its last stored chunk."""
+    starts = {int(s["session"]): float(s["t_start"]) for s in view.sessions if "t_start" in s}
+    spans = {}
+    for sess in np.unique(c["session"]).tolist():
+        m = c["session"] == sess
+        first = float(np.min(c["t_done"][m] - c["busy_s"][m]))  # first chunk's start
+        spans[int(sess)] = (min(starts.get(int(sess), first), first), float(np.max(c["t_done"][m])))
+    return spans
+
+
 def timeline(view) -> tuple[np.ndarray, float | None, float]:
     """(t_done per docked ligand (L,) unix s, screen start or None, wall seconds of docking).
 
-    Wall time sums, over the screen's sessions (a resumed screen has several), the span from
-    the session's start to its last stored chunk.
+    Wall time sums the sessions' spans (a resumed screen has several sessions).
     """
     c = docking_chunks(view)
     t_done = np.repeat(np.asarray(c["t_done"], np.float64), np.asarray(c["n"], np.int64))
-    starts = {int(s["session"]): float(s["t_start"]) for s in view.sessions if "t_start" in s}
-    wall = 0.0
-    sessions = np.unique(c["session"]).tolist()
-    for sess in sessions:
-        m = c["session"] == sess
-        first = float(np.min(c["t_done"][m] - c["busy_s"][m]))  # first chunk's start
-        begin = min(starts.get(int(sess), first), first)
-        wall += max(0.0, float(np.max(c["t_done"][m])) - begin)
-    used = [starts[s] for s in sessions if s in starts]
-    return t_done, (min(used) if used else None), wall
+    spans = _session_spans(view, c)
+    wall = sum(max(0.0, end - begin) for begin, end in spans.values())
+    return t_done, (min(b for b, _ in spans.values()) if spans else None), wall
 
 
 def worker_stats(view) -> dict[str, np.ndarray]:
-    """Per docking rank (``ResultsView.rank_stats`` without rank 0's prep record): rank,
-    device, ligands, busy_fraction."""
-    rs = view.rank_stats()
-    if not len(rs["rank"]):
-        return rs
-    keep = np.array([text(d) != "prep" for d in rs["device"]], dtype=bool)
-    return {k: np.asarray(v)[keep] for k, v in rs.items()}
+    """Per docking rank: rank (R,), device (R,) str, ligands (R,), busy_fraction (R,) = kernel
+    seconds of its chunks / wall seconds of the sessions it worked in (start-up and compilation
+    count as busy only when they happened inside a chunk)."""
+    c = docking_chunks(view)
+    spans = _session_spans(view, c)
+    out: dict[str, list] = {"rank": [], "device": [], "ligands": [], "busy_fraction": []}
+    for r in np.unique(c["rank"]).tolist():
+        m = c["rank"] == r
+        wall = sum(spans[int(s)][1] - spans[int(s)][0] for s in np.unique(c["session"][m]).tolist())
+        busy = float(np.sum(c["busy_s"][m]))
+        out["rank"].append(int(r))
+        out["device"].append(text(c["device"][np.flatnonzero(m)[-1]]))
+        out["ligands"].append(int(np.sum(c["n"][m])))
+        out["busy_fraction"].append(busy / wall if wall > 0 else 0.0)
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 CSS = """
@@ -257,7 +269,7 @@ def _render(view, results_path: str, out_dir: str, labels_csv: str | None, top: 
 <h2>Enrichment</h2>{enrich_html}
 <h2>Throughput</h2>{_img("throughput.png", "ligands per second over time")}
 <h2>Busy % per rank</h2>
-<p class=note>Seconds in the docking kernel / wall seconds, per rank (compilation included).</p>
+<p class=note>Per rank: seconds spent docking its chunks (first-chunk compilation included) / wall seconds of the screen, from its start to its last stored result.</p>
 {_img("busy.png", "busy percent per rank")}
 <h2>Failures</h2>{_img("failures.png", "failures by reason")}{failure_html}
 <h2>Run metadata</h2>{_meta_html(meta)}

@@ -115,3 +115,11 @@ def test_pdbqt_input_keeps_given_types_and_tree(shared_data):
     assert rec.automorphisms.shape == (4, rec.n_heavy)
     atom_lines = [ln for ln in raw.text.splitlines() if ln.startswith("ATOM")]
     assert [AD_TYPES[t] for t in rec.ad_types] == [ln[77:79].strip() for ln in atom_lines]
+
+
+def test_tiny_molecules():
+    for smiles, n_atoms in [("C", 1), ("O", 3), ("CC", 2), ("[NH4+]", 5)]:
+        rec = _smi(smiles, smiles)
+        assert isinstance(rec, LigandRecord), smiles
+        assert rec.n_atoms == n_atoms and rec.n_torsions == 0, smiles
+        assert rec.automorphisms.shape[1] == rec.n_heavy

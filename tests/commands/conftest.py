@@ -47,7 +47,7 @@ def small_screen(tmp_path_factory) -> SmallScreen:
     (d / "decoys.smi").write_text("\n".join(decoys) + "\n")
     _hpcfold(["prep", "actives.smi", "decoys.smi", "-o", "lib.h5", "--quiet"], d)
     cache = os.environ.get("HPCFOLD_CACHE_DIR")  # CI keeps compiled kernels between runs
-    cache_dir = pathlib.Path(cache) / "jax" if cache else d / "jax-cache"
+    cache_dir = pathlib.Path(cache) if cache else d / "cache"  # jax/ and grids/ inside
     (d / "screen.yaml").write_text(
         f"receptor: {EXAMPLE / 'receptor.pdbqt'}\n"
         f"box: {{vina_config: {EXAMPLE / 'box.txt'}}}\n"

@@ -45,15 +45,15 @@ def test_dock_pdbqt_output(inputs, capsys):
     assert "wrote 3/3 docked ligands" in capsys.readouterr().out
 
 
-def test_dock_sdf_output_with_autobox(inputs, capsys):
+def test_dock_sdf_output(inputs, capsys):
     from rdkit import Chem
 
     d, tmp, smi, cache = inputs
     out = tmp / "out.sdf"
     rc = cli.main(
         ["dock", "--receptor", str(d / "receptor.pdbqt"), "--ligand", str(smi),
-         "--autobox-ligand", str(d / "ligand_xray.pdbqt"), "--autobox-add", "6",
-         "--out", str(out), "--cache-dir", cache, "--seed", "3", *FAST]
+         "--config", str(d / "box.txt"), "--out", str(out), "--cache-dir", cache, "--seed", "3",
+         *FAST]
     )  # fmt: skip
     assert rc == 0, capsys.readouterr()
     mols = [m for m in Chem.SDMolSupplier(str(out)) if m is not None]
@@ -63,6 +63,28 @@ def test_dock_sdf_output_with_autobox(inputs, capsys):
         assert float(m.GetProp("hpcfold_affinity")) < 0
         for tag in ("hpcfold_inter", "hpcfold_intra", "hpcfold_gauss1", "hpcfold_hbond"):
             assert m.HasProp(tag)
+
+
+def test_box_sources(inputs):
+    import argparse
+
+    import numpy as np
+
+    from hpcfold.commands.dock import resolve_box
+    from hpcfold.errors import UserError
+
+    d = inputs[0]
+    lig = d / "ligand_xray.pdbqt"
+    ns = dict(config=None, center=None, size=None, autobox_ligand=None, autobox_add=4.0)
+    box = resolve_box(argparse.Namespace(**{**ns, "autobox_ligand": str(lig)}))
+    xyz = np.array([[float(ln[30:38]), float(ln[38:46]), float(ln[46:54])]
+                    for ln in lig.read_text().splitlines() if ln.startswith("ATOM")])  # fmt: skip
+    np.testing.assert_allclose(box.size, xyz.max(0) - xyz.min(0) + 8.0, atol=1e-6)
+    cfg = resolve_box(argparse.Namespace(**{**ns, "config": str(d / "box.txt"),
+                                            "size": [10.0, 12.0, 14.0]}))  # fmt: skip
+    assert cfg.size == (10.0, 12.0, 14.0) and cfg.center[0] == pytest.approx(28.946)
+    with pytest.raises(UserError):
+        resolve_box(argparse.Namespace(**{**ns, "autobox_ligand": str(lig), "center": [0, 0, 0]}))
 
 
 def test_dock_user_errors(inputs, capsys):

@@ -108,3 +108,18 @@ def test_labels_csv_and_unlabelled(small_screen, tmp_path):
 def test_report_errors(tmp_path, capsys):
     assert cli(["report", str(tmp_path / "none.h5"), "-o", str(tmp_path / "r")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_throughput_and_busy_from_the_store(small_screen):
+    from hpcfold.report.html import timeline, worker_stats
+
+    with open_results(str(small_screen.results)) as v:
+        t_done, start, wall = timeline(v)
+        ws = worker_stats(v)
+        kernel_s = float(v.chunks["busy_s"].sum())
+    assert t_done.size == 8  # docked + dock failures; the prep failure is not a docking result
+    assert start is not None and start <= t_done.min() and wall >= t_done.max() - t_done.min()
+    assert list(ws["rank"]) == [0] and int(ws["ligands"][0]) == 8  # one process: rank 0 docks
+    assert str(ws["device"][0]).startswith("cpu")
+    assert ws["busy_fraction"][0] == pytest.approx(kernel_s / wall)
+    assert 0.0 < ws["busy_fraction"][0] <= 1.0 + 1e-6
