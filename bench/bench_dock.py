@@ -167,7 +167,7 @@ def cmd_hpcfold(args) -> None:
     for cid, rec_path, lig, box_path in _targets(args):
         from hpcfold.boxes import read_vina_config
 
-        t0, c0 = time.perf_counter(), _cpu()
+        t0 = time.perf_counter()
         if ctx_key != (rec_path, box_path):
             ctx = engine.make_context(read_receptor(str(rec_path)), read_vina_config(box_path),
                                       opts, cache_dir=cache)  # fmt: skip

@@ -110,3 +110,31 @@ def test_failures_and_options(setup):
     assert not np.array_equal(k1, engine.ligand_key(1, "lig-A"))
     assert not np.array_equal(k1, engine.ligand_key(0, "lig-B"))
     assert set(engine.PRESETS) == {"fast", "balanced", "thorough"}
+
+
+def test_no_nonfinite_over_200_dude_ligands(shared_data, tmp_path_factory):
+    """200 FABP4 actives and decoys (SMILES -> hpcfold prep) with a minimal search: every
+    ligand comes out, docked ones with finite values only."""
+    from hpcfold.chem.prepare import PrepOptions, prepare_record
+    from hpcfold.chem.readers import iter_records
+
+    d = shared_data / "dude" / "fabp4"
+    raws = list(iter_records(str(d / "actives.smi")))[:40]
+    raws += list(iter_records(str(d / "decoys.smi")))[:160]
+    items = [prepare_record(r, PrepOptions()) for r in raws]
+    records = [r for r in items if not isinstance(r, Failure)]
+    assert len(records) >= 190
+    opts = engine.SearchOptions(
+        preset="fast", exhaustiveness=2, n_steps=1, num_modes=1, batch_size=8
+    )  # fmt: skip
+    ctx = engine.make_context(
+        read_receptor(str(d / "receptor.pdbqt")), read_vina_config(d / "box.txt"), opts,
+        cache_dir=str(tmp_path_factory.getbasetemp() / "hpcfold-cache"),
+    )  # fmt: skip
+    out = engine.dock_ligands(ctx, records)
+    assert [r.lig_id for r in out] == [r.lig_id for r in records]
+    failed = [r for r in out if isinstance(r, Failure)]
+    assert not failed, failed[:3]
+    for res in out:
+        for a in (res.coords, res.affinity, res.inter, res.intra, res.terms):
+            assert np.all(np.isfinite(a)), res.lig_id
