@@ -70,10 +70,10 @@ class PrepOptions:
     ff_max_iterations: int = 200
 
     def __post_init__(self):
-        for name in ("max_heavy_atoms", "max_torsions", "max_automorphisms"):
+        for name in ("max_heavy_atoms", "max_automorphisms"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PrepOptions.{name} must be >= 1")
-        for name in ("embed_max_iterations", "ff_max_iterations"):
+        for name in ("max_torsions", "embed_max_iterations", "ff_max_iterations"):
             if getattr(self, name) < 0:
                 raise ValueError(f"PrepOptions.{name} must be >= 0")
 

@@ -57,8 +57,8 @@ def test_cli_summary_and_options(tmp_path, shared_data, capsys):
     # rerun: nothing to do, same store
     assert cli_main(["prep", str(lib), "-o", str(out), "-q"]) == 0
     assert capsys.readouterr().out.strip() == "8 ligands: 6 ok, 2 failed"
-    assert cli_main(["prep", str(lib), "-o", str(out), "--max-torsions", "0"]) == 2
-    assert "max_torsions" in capsys.readouterr().err
+    assert cli_main(["prep", str(lib), "-o", str(out), "--max-automorphisms", "0"]) == 2
+    assert "max_automorphisms" in capsys.readouterr().err
 
 
 def _mpiexec() -> str:
