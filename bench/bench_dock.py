@@ -236,6 +236,20 @@ def cmd_table(args) -> None:
         wall = np.median([r["dock_s"] for r in rs])
         best[name] = {r["id"]: r["best"] for r in rs}
         print(f"| {name} | {len(rs)} | {ok}/{len(rs)} | {wall:.2f} | {cpu:.1f} |")
+    if args.per_complex:
+        names = list(rows)
+        print(
+            "| complex | " + " | ".join(f"{n} RMSD / best / wall s / CPU s" for n in names) + " |"
+        )
+        print("|---" * (len(names) + 1) + "|")
+        for cid in sorted(common, key=redock_ids().index):
+            cells = []
+            for n in names:
+                r = next(x for x in rows[n] if x["id"] == cid)
+                cpu = r.get("dock_cpu_s", float("nan"))
+                cells.append(f"{_top1_rmsd(cid, r['poses']):.2f} / {r['best']:.2f} / "
+                             f"{r['dock_s']:.1f} / {cpu:.1f}")  # fmt: skip
+            print(f"| {cid} | " + " | ".join(cells) + " |")
     ref = next((k for k in best if k.startswith("vina_default")), None)
     for name, b in best.items():
         if ref and name != ref:
@@ -261,7 +275,8 @@ def main(argv=None) -> int:
         else:
             p.add_argument("--preset", default="balanced")
             p.add_argument("--tag", default="")
-    sub.add_parser("table")
+    p = sub.add_parser("table")
+    p.add_argument("--per-complex", action="store_true")
     args = ap.parse_args(argv)
     funcs = {
         "prepare": cmd_prepare, "prep-dude": cmd_prep_dude, "vina": cmd_vina,

@@ -9,7 +9,8 @@ hbond. A pose that cannot be read or typed, or whose energy is not finite, is re
 
 ``--local-only`` minimises each pose first the way Vina 1.2's ``optimize()`` does (BFGS on
 0.375 A grid maps of the box, cap 1000; that is what ``vina --local_only`` runs), then polishes
-it with the same BFGS on explicit receptor atoms; the reported energies are on explicit atoms.
+it with the same BFGS on explicit receptor atoms, and also runs that explicit-atom BFGS from the
+input pose; the lower of the two ends is kept. Reported energies are on explicit atoms.
 """
 
 from __future__ import annotations
@@ -141,10 +142,11 @@ def score_records(
         steps = optimize.default_max_steps(lig.n_atoms)
         grid = grids.cached_grid(receptor, box, params, cache_dir)
         _, coords = optimize.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
-    else:
-        coords = lig.coords
+        coords_lo = None
+    else:  # the file's 3-decimal coordinates, split for double-like distances
+        coords, coords_lo = batch.split_coords(lig.coords)
     aff, inter, intra, terms = (
-        np.asarray(a) for a in optimize.score_poses(coords, lig, rec, tb, lo, hi)
+        np.asarray(a) for a in optimize.score_poses(coords, lig, rec, tb, lo, hi, coords_lo)
     )
     coords = np.asarray(coords)
     rows = []

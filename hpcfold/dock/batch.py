@@ -42,10 +42,26 @@ class LigandArrays(NamedTuple):
 
 
 class ReceptorAtoms(NamedTuple):
-    """Receptor heavy atoms: coords (M, 3) f32 A, xs (M,) i32 (padding: xs = -1, far away)."""
+    """Receptor heavy atoms: coords (M, 3) f32 A, xs (M,) i32 (padding: xs = -1, far away);
+    coords_lo (M, 3) f32: low-order part (coords + coords_lo = the file's decimal coordinates),
+    used by score-only paths for float64-like distances (see ``split_coords``)."""
 
     coords: np.ndarray
     xs: np.ndarray
+    coords_lo: np.ndarray | None = None
+
+
+def split_coords(x, decimals: int | None = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) float32 pair with hi + lo = x to ~1e-13 A. ``decimals``: the coordinates are
+    known to be decimal numbers with that many digits (PDB/PDBQT: 3), so float32-rounded inputs
+    are restored exactly first. Differences ``(a_hi - b_hi) + (a_lo - b_lo)`` are then accurate
+    to ~1e-7 A, which keeps ``floor(32 r^2)`` table bins equal to Vina's double precision ones.
+    """
+    x64 = np.asarray(x, dtype=np.float64)
+    if decimals is not None:
+        x64 = np.round(x64, decimals)
+    hi = x64.astype(np.float32)
+    return hi, (x64 - hi.astype(np.float64)).astype(np.float32)
 
 
 def root_atom_of(record: LigandRecord) -> int:
@@ -148,4 +164,6 @@ def receptor_arrays(
     c[:m] = xyz
     t = np.full(M, -1, np.int32)
     t[:m] = xs
-    return ReceptorAtoms(c, t)
+    hi, lo = split_coords(c)
+    lo[m:] = 0.0
+    return ReceptorAtoms(hi, t, lo)

@@ -85,17 +85,25 @@ def inter_atoms(
     box_hi=None,
     slope: float = 1.0e6,
     smooth: bool = False,
+    coords_lo=None,
 ):
     """Ligand-receptor energy on explicit atoms. coords (N, 3) -> (e (), terms (5,)).
 
     ``terms``: unweighted intermolecular sums (TERMS order, fast table, no cap); zeros when
     ``smooth``. Box (lo (3,), hi (3,)) optional: clamp + ``slope`` penalty per A outside.
+    ``coords_lo`` (N, 3): low-order coordinate parts (``batch.split_coords``); with
+    ``rec.coords_lo`` they make distances as exact as Vina's doubles (score-only parity).
     """
     lig_ok = lig.atom_mask & (lig.xs >= 0)
     penalty = jnp.zeros(coords.shape[0], coords.dtype)
     if box_lo is not None:
-        coords, penalty = clamp_to_box(coords, box_lo, box_hi, slope)
+        adj, penalty = clamp_to_box(coords, box_lo, box_hi, slope)
+        if coords_lo is not None:
+            coords_lo = jnp.where(adj == coords, coords_lo, 0.0)
+        coords = adj
     d = coords[:, None, :] - rec.coords[None, :, :]
+    if coords_lo is not None and rec.coords_lo is not None:
+        d = d + (coords_lo[:, None, :] - rec.coords_lo[None, :, :])
     r2 = jnp.sum(d * d, axis=-1)  # (N, M)
     ok = lig_ok[:, None] & (rec.xs >= 0)[None, :] & (r2 < CUTOFF2)
     t1 = jnp.maximum(lig.xs, 0)[:, None]
@@ -116,10 +124,14 @@ def intra(
     tables: Tables,
     cap: float = 1000.0,
     smooth: bool = False,
+    coords_lo=None,
 ) -> jnp.ndarray:
-    """Ligand intramolecular energy over ``lig.pairs`` (cap per pair). coords (N, 3) -> ()."""
+    """Ligand intramolecular energy over ``lig.pairs`` (cap per pair). coords (N, 3) -> ().
+    ``coords_lo``: optional low-order coordinate parts (see ``inter_atoms``)."""
     i, j = lig.pairs[:, 0], lig.pairs[:, 1]
     d = coords[i] - coords[j]
+    if coords_lo is not None:
+        d = d + (coords_lo[i] - coords_lo[j])
     r2 = jnp.sum(d * d, axis=-1)
     t1, t2 = lig.xs[i], lig.xs[j]
     ok = lig.pair_mask & (t1 >= 0) & (t2 >= 0) & (r2 < CUTOFF2)

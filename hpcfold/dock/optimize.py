@@ -111,20 +111,28 @@ def score_coords(
     box_lo=None,
     box_hi=None,
     slope: float = 1.0e6,
+    coords_lo=None,
 ):
     """Vina's ``score()`` on explicit atoms for one pose. coords (N, 3) ->
-    (affinity, inter, intra, terms (5,)); affinity uses the pose's own intra (score-only)."""
-    e, terms = energy.inter_atoms(coords, lig, rec, tables, 1000.0, box_lo, box_hi, slope)
-    ei = energy.intra(coords, lig, tables, 1000.0)
+    (affinity, inter, intra, terms (5,)); affinity uses the pose's own intra (score-only).
+    ``coords_lo`` (N, 3): optional low-order parts (``batch.split_coords``) for exact bins."""
+    e, terms = energy.inter_atoms(
+        coords, lig, rec, tables, 1000.0, box_lo, box_hi, slope, coords_lo=coords_lo
+    )
+    ei = energy.intra(coords, lig, tables, 1000.0, coords_lo=coords_lo)
     return energy.affinity(e, ei, ei, lig.n_rot, tables), e, ei, terms
 
 
 @jax.jit
-def score_poses(coords, lig: LigandArrays, rec: ReceptorAtoms, tables: Tables, box_lo, box_hi):
-    """Batched ``score_coords``: coords (B, N, 3), lig batched (B, ...) -> arrays (B,), terms
-    (B, 5)."""
+def score_poses(
+    coords, lig: LigandArrays, rec: ReceptorAtoms, tables: Tables, box_lo, box_hi, coords_lo=None
+):
+    """Batched ``score_coords``: coords (B, N, 3), lig batched (B, ...), coords_lo (B, N, 3) or
+    None -> affinity, inter, intra (B,), terms (B, 5)."""
     f = functools.partial(score_coords, rec=rec, tables=tables, box_lo=box_lo, box_hi=box_hi)
-    return jax.vmap(lambda c, lg: f(c, lg))(coords, lig)
+    if coords_lo is None:
+        return jax.vmap(lambda c, lg: f(c, lg))(coords, lig)
+    return jax.vmap(lambda c, lg, lo: f(c, lg, coords_lo=lo))(coords, lig, coords_lo)
 
 
 def local_energy(pose, lig, rec, tables, box_lo, box_hi, cap: float = 1000.0):
@@ -199,9 +207,17 @@ def local_optimize_grid(poses, lig: LigandArrays, grid, tables: Tables, max_step
 def local_only(
     poses, lig: LigandArrays, grid, rec: ReceptorAtoms, tables: Tables, box_lo, box_hi, max_steps
 ):
-    """``hpcfold score --local-only``: Vina 1.2's ``optimize()`` (grid BFGS, as above), then a
-    BFGS polish on explicit receptor atoms (cap 1000, box penalty) from where it ended; the
-    polish only keeps improvements of its objective. -> (poses, coords (B, N, 3))."""
+    """``hpcfold score --local-only``: Vina 1.2's ``optimize()`` (grid BFGS, as above) followed by
+    a BFGS polish on explicit receptor atoms (cap 1000, box penalty), and independently the same
+    explicit-atom BFGS from the start; per pose the end with the lower explicit-atom affinity is
+    kept. -> (poses, coords (B, N, 3))."""
     p1, _, _ = local_optimize_grid(poses, lig, grid, tables, max_steps)
-    p2, xyz, _ = local_optimize(p1, lig, rec, tables, box_lo, box_hi, max_steps)
-    return p2, xyz
+    p2, x2, _ = local_optimize(p1, lig, rec, tables, box_lo, box_hi, max_steps)
+    p3, x3, _ = local_optimize(poses, lig, rec, tables, box_lo, box_hi, max_steps)
+    a2 = score_poses(x2, lig, rec, tables, box_lo, box_hi)[0]
+    a3 = score_poses(x3, lig, rec, tables, box_lo, box_hi)[0]
+    take3 = a3 < a2
+    return (
+        jnp.where(take3[:, None], p3, p2),
+        jnp.where(take3[:, None, None], x3, x2),
+    )

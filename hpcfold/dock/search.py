@@ -1,17 +1,18 @@
 """Monte-Carlo + BFGS docking search (Vina's algorithm, Uni-Dock's batching), pure JAX.
 
-The search is generic over a pose energy ``energy(pose (D,), data, cap) -> ()`` (kcal/mol), where
-``data`` is any pytree the energy needs (ligand arrays, grid, tables) and ``cap`` is Vina's soft
-cap ``v``. Gradients come from autodiff. One ligand runs ``n_chains`` independent chains
-(``vmap``); each chain runs ``n_steps`` Monte-Carlo steps (``lax.scan``); each step mutates one
-entity (position, orientation or one torsion), optimises locally with BFGS (``cap = mc_caps``,
-Vina's hunt_cap) and accepts by Metropolis at ``temperature``. A chain returns its best pose,
-re-optimised with ``final_caps``. Every loop has a fixed trip count or a fixed maximum, so one compilation serves
-every ligand of a size bucket.
+The search is generic over a pose energy ``energy(pose (D,), data, caps) -> ()`` (kcal/mol),
+where ``data`` is any pytree the energy needs (ligand arrays, grid, tables) and ``caps`` is a
+(2,) array of Vina's soft caps ``v`` (intra, inter). Gradients come from autodiff. One ligand runs
+``n_chains`` independent chains (``vmap``); each chain runs ``n_steps`` Monte-Carlo steps
+(``lax.scan``); each step mutates one entity (position, orientation or one torsion), optimises
+locally with BFGS (``caps = mc_caps``: Vina's hunt_cap (10, 1.5) in the (intra, inter) order)
+and accepts by Metropolis at ``temperature``. A chain returns its best pose, re-optimised with
+``final_caps`` (1000, Vina's authentic_v). Every loop has a fixed trip count or a fixed maximum,
+so one compilation serves every ligand of a size bucket.
 
-Pose vector (D = 7 + T): ``[position (3) A, quaternion w,x,y,z (4), torsions (T) rad]``.
-Local optimisation runs in the tangent coordinates ``x = [dp (3) A, rotation vector (3) rad,
-dtorsions (T) rad]`` around the starting pose (``kinematics.apply_change``, Vina's ``change``). Padded torsions (index >= n_tors) are never mutated and get zero gradient.
+Pose vector (D = 7 + T): ``[position (3) A, quaternion w,x,y,z (4), torsions (T) rad]``. BFGS
+steps live in the tangent space (6 + T) of the current pose (``kinematics.apply_change``, Vina's
+``change``). Padded torsions (index >= n_tors) are never mutated and get zero gradient.
 
 Random numbers come only from the per-ligand key, so a ligand's result does not depend on the
 other ligands of its batch.
@@ -38,7 +39,7 @@ class SearchParams:
     n_chains: independent Monte-Carlo chains per ligand (Vina's exhaustiveness).
     n_steps: Monte-Carlo steps per chain.
     opt_iters: BFGS iterations per local optimisation during the chain.
-    final_iters: BFGS iterations re-optimising each chain's best pose with ``final_cap``.
+    final_iters: BFGS iterations re-optimising each chain's best pose with ``final_caps``.
     """
 
     n_chains: int = 32

@@ -113,3 +113,12 @@ def test_1000_random_poses_are_finite(imatinib):
     )(poses)
     assert np.all(np.isfinite(np.asarray(e))) and np.all(np.isfinite(np.asarray(g)))
     assert np.all(np.isfinite(np.asarray(aff)))
+
+
+def test_split_coords_gives_double_like_distances():
+    x = np.array([[58.397, -23.097, 37.891], [57.579, -23.894, 37.093]])
+    hi, lo = batch.split_coords(x.astype(np.float32))
+    assert hi.dtype == np.float32 and lo.dtype == np.float32
+    np.testing.assert_allclose(hi.astype(np.float64) + lo, x, rtol=0, atol=1e-12)
+    d = (hi[0] - hi[1]) + (lo[0] - lo[1])
+    assert np.abs(d.astype(np.float64) - (x[0] - x[1])).max() < 1e-6

@@ -26,14 +26,13 @@ def randomised(record, seed: int):
     return dataclasses.replace(record, coords=xyz)
 
 
-@pytest.mark.parametrize("cid", ["1hnn", "1lrh"])
+@pytest.mark.parametrize("cid", ["1hnn", "1of6"])
 def test_redock_within_2A(shared_data, tmp_path_factory, cid):
     d = shared_data / "redock42" / cid
     xray = parse_ligand_pdbqt((d / "ligand_xray.pdbqt").read_text(), cid, str(d))
     start = randomised(xray, seed=1)
     h = xray.heavy_index
-    if xray.n_torsions:
-        assert sym_rmsd(start.coords[h], xray.coords[h], xray.automorphisms) > 0.5
+    assert np.abs(start.coords - xray.coords).max() > 0.5  # the torsions really moved
     cache = str(tmp_path_factory.getbasetemp() / "hpcfold-cache")
     ctx = engine.make_context(
         read_receptor(str(d / "receptor.pdbqt")), read_vina_config(d / "box.txt"),

@@ -131,11 +131,13 @@ def padded(case: Case, spacing: float):
     rec = batch.receptor_arrays(case.receptor, case.box)
     if rec.coords.shape[0] > N_REC:
         raise AssertionError(f"{case.name}: {rec.coords.shape[0]} receptor atoms > {N_REC}")
+    pad = N_REC - rec.coords.shape[0]
     rec = batch.ReceptorAtoms(
         np.concatenate(
             [rec.coords, np.full((N_REC - rec.coords.shape[0], 3), batch.FAR, np.float32)]
         ),
         np.concatenate([rec.xs, np.full(N_REC - rec.xs.shape[0], -1, np.int32)]),
+        np.concatenate([rec.coords_lo, np.zeros((pad, 3), np.float32)]),
     )
     lo, hi, _ = box_bounds(case.box, spacing)
     return coords, lig, rec, lo.astype(np.float32), hi.astype(np.float32)
