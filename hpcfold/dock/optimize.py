@@ -28,13 +28,19 @@ def _add(x, p, alpha):
     return x + alpha * p
 
 
-def bfgs(fun_and_grad, x0: jnp.ndarray, max_iters, increment=None):
+def bfgs(fun_and_grad, x0: jnp.ndarray, max_iters, increment=None, fun=None, max_trials=None):
     """Minimise with Vina's BFGS. Returns (x, f).
 
     fun_and_grad(x) -> (f (), g (n,)), g in the space ``increment(x, p, alpha)`` steps in
     (default: x + alpha p, n = x.size; for poses use ``kinematics.apply_change`` via
     ``pose_increment``). max_iters: int or traced int (``lax.while_loop``, vmappable).
+
+    Search-speed options (defaults reproduce Vina): ``fun(x) -> f ()`` lets the line search try
+    step lengths with the energy alone and take one gradient at the accepted point (a vmapped
+    while loop runs as long as its slowest lane, so value-only trials matter); ``max_trials``
+    caps the halvings (default ``MAX_TRIALS`` = 10, Vina's).
     """
+    n_trials = MAX_TRIALS if max_trials is None else int(max_trials)
     inc = increment or _add
     f0, g0 = fun_and_grad(x0)
     n = g0.shape[0]
@@ -45,17 +51,22 @@ def bfgs(fun_and_grad, x0: jnp.ndarray, max_iters, increment=None):
 
         def cond(s):
             trial, _, _, _, _, ok = s
-            return (trial < MAX_TRIALS) & ~ok
+            return (trial < n_trials) & ~ok
 
         def body(s):
             trial, alpha, _, _, _, _ = s
             x_new = inc(x, p, alpha)
-            f1, g_new = fun_and_grad(x_new)
+            if fun is None:
+                f1, g_new = fun_and_grad(x_new)
+            else:
+                f1, g_new = fun(x_new), g
             ok = f1 - f < C0 * alpha * pg
             return trial + 1, jnp.where(ok, alpha, alpha * 0.5), x_new, f1, g_new, ok
 
         init = (jnp.int32(0), jnp.asarray(1.0, dtype), x, f, g, jnp.asarray(False))
         _, alpha, x_new, f1, g_new, _ = jax.lax.while_loop(cond, body, init)
+        if fun is not None:
+            f1, g_new = fun_and_grad(x_new)
         return alpha, x_new, f1, g_new
 
     def cond(s):

@@ -21,6 +21,7 @@ other ligands of its batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -50,6 +51,7 @@ class SearchParams:
     mc_caps: tuple[float, float] = (10.0, 1.5)  # Vina's hunt_cap: (intra v, inter v)
     final_caps: tuple[float, float] = (1000.0, 1000.0)  # Vina's authentic_v
     pos_amplitude: float = 2.0  # A, Vina's mutation amplitude
+    ls_trials: int = 10  # line-search halvings per BFGS step (Vina: 10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,7 +122,9 @@ def local_optimize(
         e, g = tangent_grad(lambda r: energy(r, data, cap), q)
         return e, g * gmask
 
-    out, e = local_opt(fun_and_grad, pose, iters, increment=pose_increment)
+    out, e = local_opt(
+        fun_and_grad, pose, iters, increment=pose_increment, fun=lambda r: energy(r, data, cap)
+    )
     tors = jnp.mod(out[7:] + jnp.pi, 2 * jnp.pi) - jnp.pi
     return jnp.concatenate([out[:3], quat_normalize(out[3:7]), tors]), e
 
@@ -132,6 +136,7 @@ def run_chain(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: S
     last one re-optimises the chain's best pose with ``final_caps`` / ``final_iters``.
     """
     tors_mask = jnp.arange(t_pad) < n_tors
+    lopt = functools.partial(local_opt, max_trials=p.ls_trials)
     k_start, k_steps = jax.random.split(key)
     start = random_pose(k_start, n_tors, t_pad, lo, hi)
     dtype = start.dtype
@@ -144,7 +149,7 @@ def run_chain(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: S
         cand = jnp.where(final, best_pose, mutate(k_mut, pose, n_tors, rg, p.pos_amplitude))
         caps = jnp.where(final, final_caps, mc_caps)
         iters = jnp.where(final, p.final_iters, p.opt_iters)
-        cand, ec = local_optimize(energy, local_opt, cand, data, caps, tors_mask, iters)
+        cand, ec = local_optimize(energy, lopt, cand, data, caps, tors_mask, iters)
         ec = jnp.where(jnp.isfinite(ec), ec, BIG)
         delta = jnp.maximum(ec - e, 0.0)
         accept = jax.random.uniform(k_acc) < jnp.exp(-delta / p.temperature)

@@ -21,18 +21,33 @@ class Tty(io.StringIO):
         return True
 
 
-def test_log_lines_when_not_a_tty(caplog):
+class ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_log_lines_when_not_a_tty():
     clock = FakeClock()
     p = Progress(100, initial=10, interval=5.0, stream=io.StringIO(), clock=clock)
-    logging.getLogger("hpcfold").propagate = True
-    with caplog.at_level(logging.INFO, logger="hpcfold"):
+    logger = logging.getLogger("hpcfold")
+    handler, old_level = ListHandler(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
         clock.t += 2
         p.add(20, 1)  # before the interval: no line
-        assert not caplog.records
+        assert not handler.records
         clock.t += 8
         p.add(20, 2)
-    assert len(caplog.records) == 1
-    line = caplog.records[0].getMessage()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert len(handler.records) == 1
+    line = handler.records[0].getMessage()
     assert "50/100" in line and "4.00 lig/s" in line and "failed 3" in line and "ETA 00:12" in line
 
 
