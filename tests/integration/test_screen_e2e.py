@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
-import re
 import time
 
 import numpy as np
@@ -220,7 +220,9 @@ def test_dead_rank_aborts_the_job_and_the_rerun_resumes(screen_env, reference):
     text = proc.stdout + proc.stderr
     assert "test hook: dying on chunk 3" in text
     # the launcher names the lost rank (MPICH: "BAD TERMINATION ... EXIT CODE"); wording varies
-    assert re.search(r"BAD TERMINATION|exit code|exited|signal|abort", text, re.IGNORECASE), text[-3000:]
+    assert re.search(r"BAD TERMINATION|exit code|exited|signal|abort", text, re.IGNORECASE), text[
+        -3000:
+    ]
     proc2 = run(3, cfg)
     assert proc2.returncode == 0, proc2.stderr[-4000:]
     check_complete(screen_env["base"] / "dead.h5", 25)
