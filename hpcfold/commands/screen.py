@@ -43,6 +43,9 @@ def main(args) -> int:
     with abort_on_exception(comm, "hpcfold screen"):
         check_launcher(comm)
         cfg = _load_config(comm, args.config)
+        if rank == 0:  # a screen creates the folders of its stores (prep alone does not)
+            for out in (cfg.features_path, cfg.output):
+                os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         _ensure_features(comm, cfg)
         is_worker = size == 1 or rank != 0
         bind = binding_mod.bind(comm, cfg.device, is_worker=is_worker)

@@ -42,6 +42,17 @@ def test_missing_features_without_ligands(tmp_path, shared_data, capsys):
     assert "nope.h5 does not exist and the config lists no ligands" in capsys.readouterr().err
 
 
+def test_screen_creates_the_folders_of_its_stores(tmp_path, shared_data, capsys):
+    """A fresh checkout has no output folder: the screen makes it (here it then stops at the
+    missing ligand list, before any docking)."""
+    cfg = config(tmp_path, shared_data, "features: new/lib.h5\n", ligands="[]")
+    text = cfg.read_text().replace("output: out.h5", "output: results/out.h5")
+    cfg.write_text(text)
+    assert cli.main(["screen", str(cfg)]) == 2
+    assert "does not exist and the config lists no ligands" in capsys.readouterr().err
+    assert (tmp_path / "new").is_dir() and (tmp_path / "results").is_dir()
+
+
 def test_missing_ligand_file(tmp_path, shared_data, capsys):
     cfg = config(tmp_path, shared_data, ligands="missing.smi")
     assert cli.main(["screen", str(cfg)]) == 2
