@@ -46,7 +46,7 @@ def small_screen(tmp_path_factory) -> SmallScreen:
     (d / "actives.smi").write_text("\n".join(actives) + "\n")
     (d / "decoys.smi").write_text("\n".join(decoys) + "\n")
     _hpcfold(["prep", "actives.smi", "decoys.smi", "-o", "lib.h5", "--quiet"], d)
-    cache = os.environ.get("HPCFOLD_CACHE_DIR")  # CI keeps compiled kernels between runs
+    cache = os.environ.get("HPCFOLD_CACHE")  # CI keeps compiled kernels between runs
     cache_dir = pathlib.Path(cache) if cache else d / "cache"  # jax/ and grids/ inside
     (d / "screen.yaml").write_text(
         f"receptor: {EXAMPLE / 'receptor.pdbqt'}\n"

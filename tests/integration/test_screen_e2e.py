@@ -2,7 +2,7 @@
 
 One session prepares >= 200 DUD-E FABP4 ligands (small ones, so a single size bucket compiles)
 and screens them with the cheapest search that still docks (1 chain, a few Monte-Carlo steps,
-BFGS, refinement). The kernels are compiled once into a shared cache ($HPCFOLD_CACHE_DIR when
+BFGS, refinement). The kernels are compiled once into a shared cache ($HPCFOLD_CACHE when
 set, else a session folder), later runs load them.
 """
 
@@ -58,7 +58,7 @@ def screen_env(shared_data, tmp_path_factory):
     (base / "decoys.smi").write_text("\n".join(decoys) + "\n")
     # 24 small decoys and one unparsable SMILES: prep fails it, the screen must report it too
     (base / "few.smi").write_text("\n".join(decoys[:24]) + "\nC1CC(=O unparsable\n")
-    cache = os.environ.get("HPCFOLD_CACHE_DIR") or os.environ.get("HPCFOLD_CACHE")
+    cache = os.environ.get("HPCFOLD_CACHE")
     return {
         "base": base,
         "cache": cache or str(base / "cache"),
