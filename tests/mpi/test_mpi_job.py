@@ -51,7 +51,8 @@ def test_a_rank_that_dies_ends_the_job(tmp_path):
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "test hook: dying on chunk 4" in text
-    assert "BAD TERMINATION" in text  # the launcher's message naming the dead process
+    # MPICH's launcher usually adds "BAD TERMINATION ..." naming the dead process, but not
+    # always (it depends on which process it notices first), so the test does not require it.
     assert not (tmp_path / "o.json").exists()
 
 
