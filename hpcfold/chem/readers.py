@@ -156,17 +156,23 @@ def _smiles(fh: BinaryIO, path: str) -> Iterator[RawRecord]:
         index += 1
 
 
+def _text_lines(fh: BinaryIO) -> Iterator[tuple[int, str, bool]]:
+    """(1-based line number, text without the line end, whether it was valid UTF-8)."""
+    for lineno, raw in enumerate(fh, start=1):
+        text = _decode(raw)
+        ok = text is not None
+        if not ok:
+            text = raw.decode("utf-8", errors="replace")
+        yield lineno, text.rstrip("\r\n"), ok
+
+
 def _sdf(fh: BinaryIO, path: str) -> Iterator[RawRecord]:
     index = 0
     lines: list[str] = []
     first_line = 0
     bad = False
-    for lineno, raw in enumerate(fh, start=1):
-        text = _decode(raw)
-        if text is None:
-            bad = True
-            text = raw.decode("utf-8", errors="replace")
-        text = text.rstrip("\r\n")
+    for lineno, text, ok in _text_lines(fh):
+        bad = bad or not ok
         if not lines:
             first_line = lineno
         if text.startswith("$$$$"):
@@ -229,12 +235,8 @@ def _pdbqt(fh: BinaryIO, path: str) -> Iterator[RawRecord]:
             err = Failure(lig_id, source, "", Reason.TRUNCATED_RECORD, msg)
         return RawRecord("pdbqt", "\n".join(lines) + "\n", lig_id, source, index, err)
 
-    for lineno, raw in enumerate(fh, start=1):
-        text = _decode(raw)
-        if text is None:
-            bad = True
-            text = raw.decode("utf-8", errors="replace")
-        text = text.rstrip("\r\n")
+    for lineno, text, ok in _text_lines(fh):
+        bad = bad or not ok
         tag = text[:6].strip().upper()
         if tag == "MODEL":
             if _has_atoms(lines):  # atoms before the first MODEL: a record of their own

@@ -34,42 +34,17 @@ def add_arguments(parser) -> None:
         help="SMILES (.smi/.ism/.txt), SDF (.sdf) or PDBQT files, optionally .gz",
     )
     parser.add_argument("-o", "--output", required=True, help="feature store to write (lib.h5)")
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=d.seed,
-        help="embedding seed, xor-ed with crc32 of each ligand id (default 0)",
+    options = (  # (flag, PrepOptions field, help)
+        ("--seed", "seed", "embedding seed, xor-ed with crc32 of each ligand id"),
+        ("--max-heavy-atoms", "max_heavy_atoms", "larger ligands fail as TOO_LARGE"),
+        ("--max-torsions", "max_torsions", "more torsions fail as TOO_MANY_TORSIONS"),
+        ("--max-automorphisms", "max_automorphisms", "cap on symmetry matches kept"),
+        ("--embed-max-iterations", "embed_max_iterations", "ETKDGv3 maxIterations"),
+        ("--ff-max-iterations", "ff_max_iterations", "MMFF/UFF clean-up steps, 0 = none"),
     )
-    parser.add_argument(
-        "--max-heavy-atoms",
-        type=int,
-        default=d.max_heavy_atoms,
-        help=f"larger ligands fail as TOO_LARGE (default {d.max_heavy_atoms})",
-    )
-    parser.add_argument(
-        "--max-torsions",
-        type=int,
-        default=d.max_torsions,
-        help=f"more torsions fail as TOO_MANY_TORSIONS (default {d.max_torsions})",
-    )
-    parser.add_argument(
-        "--max-automorphisms",
-        type=int,
-        default=d.max_automorphisms,
-        help=f"cap on symmetry matches kept (default {d.max_automorphisms})",
-    )
-    parser.add_argument(
-        "--embed-max-iterations",
-        type=int,
-        default=d.embed_max_iterations,
-        help=f"ETKDGv3 maxIterations (default {d.embed_max_iterations})",
-    )
-    parser.add_argument(
-        "--ff-max-iterations",
-        type=int,
-        default=d.ff_max_iterations,
-        help=f"MMFF/UFF clean-up steps, 0 = none (default {d.ff_max_iterations})",
-    )
+    for flag, field, text in options:
+        default = getattr(d, field)
+        parser.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
     parser.add_argument(
         "--commit-every",
         type=int,
