@@ -22,15 +22,16 @@ def _json(capsys, argv):
     return code, json.loads(out)
 
 
+def _base(ex, ligand: str) -> list[str]:
+    """``hpcfold score`` on the 1iep receptor with ``ligand``."""
+    return ["score", "--receptor", str(ex / "1iep_receptor.pdbqt"), "--ligand", ligand]
+
+
 def test_score_crystal_json(ex, capsys):
     code, rows = _json(
         capsys,
         [
-            "score",
-            "--receptor",
-            str(ex / "1iep_receptor.pdbqt"),
-            "--ligand",
-            str(ex / "1iep_ligand.pdbqt"),
+            *_base(ex, str(ex / "1iep_ligand.pdbqt")),
             "--config",
             str(ex / "1iep_receptor.box.txt"),
             "--json",
@@ -46,11 +47,7 @@ def test_score_multimodel_vinardo_center_size(ex, capsys):
     code, rows = _json(
         capsys,
         [
-            "score",
-            "--receptor",
-            str(ex / "1iep_receptor.pdbqt"),
-            "--ligand",
-            str(ex / "1iep_ligand_vina_out.pdbqt"),
+            *_base(ex, str(ex / "1iep_ligand_vina_out.pdbqt")),
             "--center",
             "15.190",
             "53.903",
@@ -76,11 +73,7 @@ def test_score_text_output_and_bad_model(ex, tmp_path, capsys):
     lig.write_text(f"MODEL 1\n{good}ENDMDL\nMODEL 2\n{bad}ENDMDL\n")
     code = main(
         [
-            "score",
-            "--receptor",
-            str(ex / "1iep_receptor.pdbqt"),
-            "--ligand",
-            str(lig),
+            *_base(ex, str(lig)),
             "--config",
             str(ex / "1iep_receptor.box.txt"),
         ]
@@ -105,11 +98,7 @@ def test_score_sdf_pose_through_prep(ex, capsys):
     code, rows = _json(
         capsys,
         [
-            "score",
-            "--receptor",
-            str(ex / "1iep_receptor.pdbqt"),
-            "--ligand",
-            str(ex / "1iep_ligand.sdf"),
+            *_base(ex, str(ex / "1iep_ligand.sdf")),
             "--config",
             str(ex / "1iep_receptor.box.txt"),
             "--json",
@@ -128,11 +117,7 @@ def test_nonfinite_energy_is_reported(ex, tmp_path, capsys):
     code, rows = _json(
         capsys,
         [
-            "score",
-            "--receptor",
-            str(ex / "1iep_receptor.pdbqt"),
-            "--ligand",
-            str(lig),
+            *_base(ex, str(lig)),
             "--config",
             str(ex / "1iep_receptor.box.txt"),
             "--json",
