@@ -198,6 +198,9 @@ class ScreenConfig:
         device: device binding (section, see ``DeviceConfig``).
         prep: ligand preparation (section, see ``PrepConfig``).
         progress_interval: seconds between progress log lines when stderr is not a terminal.
+        commit_interval: seconds between commits of the results store: chunks that arrive
+            within this window are committed together as one crash-safe part file (0: one
+            commit per chunk). A crash loses at most this window, which the rerun redoes.
     """
 
     receptor: str = dataclasses.field(metadata=PATH)
@@ -210,6 +213,7 @@ class ScreenConfig:
     device: DeviceConfig = DeviceConfig()
     prep: PrepConfig = PrepConfig()
     progress_interval: float = 10.0
+    commit_interval: float = 2.0
     source: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's path
     text: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's text
 
@@ -218,6 +222,8 @@ class ScreenConfig:
             raise UserError(f"chunk_size must be >= 1, got {self.chunk_size}")
         if self.progress_interval <= 0:
             raise UserError("progress_interval must be > 0")
+        if self.commit_interval < 0:
+            raise UserError(f"commit_interval must be >= 0, got {self.commit_interval}")
         if not self.ligands and self.features is None:
             raise UserError("give ligands (files to prepare) and/or features (a prep store)")
 

@@ -227,7 +227,7 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
     store = FeatureStore(cfg.features_path)
     meta["n_ligands"] = store.n_ligands
     _check_resume(cfg.output, meta)
-    writer = ResultsWriter(cfg.output, meta)
+    writer = ResultsWriter(cfg.output, meta, commit_seconds=cfg.commit_interval)
     try:
         done = np.asarray(writer.done_indices(), np.int64)
         total = store.n_ligands
@@ -318,9 +318,10 @@ def _result_handler(store, writer, progress: Progress):
         t0 = time.perf_counter()
         writer.append(task.indices, items, info)
         n_failed = sum(not isinstance(it, DockResult) for it in items)
-        LOG.debug("chunk %d: %d ligands from rank %s written in %.3f s (%d failed)",
-                  task.chunk_id, len(items), info.get("rank"), time.perf_counter() - t0,
-                  n_failed)  # fmt: skip
+        LOG.debug("chunk %d: %d ligands from rank %s %s in %.3f s (%d failed)",
+                  task.chunk_id, len(items), info.get("rank"),
+                  "queued" if writer.n_pending else "written and committed",
+                  time.perf_counter() - t0, n_failed)  # fmt: skip
         progress.add(len(items), n_failed)
 
     return on_result

@@ -1,11 +1,24 @@
 """Wire format between ranks: numpy buffers only, never pickle.
 
-- request  (worker -> 0, ``TAG_REQUEST``): ``int64[1] = [rank]``
+- request  (worker -> 0, ``TAG_REQUEST``): ``int64[2] = [rank, credits]``, sent once when the
+  worker starts: it wants ``credits`` chunks outstanding (one running, one read ahead).
 - assign   (0 -> worker, ``TAG_ASSIGN``): ``int64[3 + k] = [chunk_id, attempt, bucket, *indices]``;
   ``chunk_id == STOP`` ends the worker.
-- result   (worker -> 0, ``TAG_RESULT``): ``uint8`` buffer = ``b"HPCF"``, uint32 header length,
-  a UTF-8 JSON header (chunk, per-ligand descriptors, timing), zero padding to 4 bytes, then one
-  float32 array with every pose block (coords M*n*3, affinity M, inter M, intra M, terms M*5).
+- result   (worker -> 0, ``TAG_RESULT``): one chunk's outcome, which is also the worker's request
+  for one more chunk (one message per chunk each way keeps rank 0's cost per chunk low). A
+  ``uint8`` buffer of 8-byte aligned sections, binary except for rare free text:
+
+  ======================  ==============================================================
+  int64[8]                magic, n_items, text bytes, JSON bytes, chunk_id, attempt, rank,
+                          bit mask of the fixed ``info`` keys present (``INFO_INT``, then
+                          ``INFO_STR``, then ``INFO_FLOAT``)
+  float64[5]              ``INFO_FLOAT`` values (t_start, t_done, busy_s, wall_s, busy)
+  int64[3 n_items]        per item: kind (0 result, 1 failure), modes M, atoms n
+  float64[n_items]        per item: kernel seconds (results)
+  UTF-8 text, padded      ``"\\x1f".join([device, host, error, *ligand ids])``
+  UTF-8 JSON, padded      only when needed: other ``info`` keys and failure details
+  float32[...]            per result: coords M*n*3, affinity M, inter M, intra M, terms M*5
+  ======================  ==============================================================
 - final    (worker -> 0, ``TAG_FINAL``): ``uint8`` UTF-8 JSON of the rank's statistics.
 """
 
@@ -20,7 +33,14 @@ from hpcfold.types import DockResult, Failure, Reason
 
 TAG_REQUEST, TAG_ASSIGN, TAG_RESULT, TAG_FINAL = 11, 12, 13, 14
 STOP = -1
-MAGIC = b"HPCF"
+MAGIC = 0x3256_4350_4648  # b"HFPCV2" read as a little-endian integer
+SEP = "\x1f"  # ASCII unit separator: never in ligand ids (readers strip control characters)
+INFO_INT = ("chunk_id", "attempt", "rank")
+INFO_STR = ("device", "host")
+INFO_FLOAT = ("t_start", "t_done", "busy_s", "wall_s", "busy")
+_HEAD = 8 * 8 + 5 * 8  # bytes of the two fixed sections
+_FIXED = struct.Struct("<8q5d")
+_I64 = struct.Struct("<q")
 
 
 def encode_assign(chunk_id: int, attempt: int, bucket: int, indices: np.ndarray) -> np.ndarray:
@@ -44,70 +64,137 @@ def decode_json(buf: np.ndarray) -> dict:
     return json.loads(buf.tobytes().decode())
 
 
+def _pad8(n: int) -> int:
+    return n + (-n) % 8
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def encode_result(
     items: list[DockResult | Failure] | None, info: dict, error: str | None = None
 ) -> np.ndarray:
     """Pack one chunk's outcome (``items`` in chunk order, or ``error`` when the kernel raised).
 
-    ``info`` is a JSON-able dict (chunk_id, attempt, rank, device, seconds, busy, ...).
+    ``info`` is a JSON-able dict (chunk_id, attempt, rank, device, host, t_start, t_done,
+    busy_s, wall_s, busy and any other keys); ``decode_result`` returns it unchanged.
     """
-    descs, blocks = [], []
-    for item in items or []:
+    items = items or []
+    n = len(items)
+    ints = np.zeros((n, 3), np.int64)
+    secs = np.zeros(n, np.float64)
+    ids, blocks, fails = [], [], {}
+    for k, item in enumerate(items):
         if isinstance(item, DockResult):
-            m, n = item.coords.shape[:2]
-            descs.append({"k": "r", "id": item.lig_id, "m": int(m), "n": int(n),
-                          "s": float(item.seconds)})  # fmt: skip
+            m, na = item.coords.shape[:2]
+            ints[k] = (0, m, na)
+            secs[k] = item.seconds
             for arr in (item.coords, item.affinity, item.inter, item.intra, item.terms):
                 blocks.append(np.asarray(arr, dtype=np.float32).ravel())
         elif isinstance(item, Failure):
-            descs.append({"k": "f", "id": item.lig_id, "src": item.source, "smi": item.smiles,
-                          "reason": int(item.reason), "msg": item.message})  # fmt: skip
+            ints[k, 0] = 1
+            fails[str(k)] = [item.source, item.smiles, int(item.reason), item.message]
         else:
             raise TypeError(f"kernel returned {type(item).__name__}, not DockResult | Failure")
-    header = json.dumps({"info": info, "error": error, "items": descs}).encode()
-    pad = (-(8 + len(header))) % 4
+        ids.append(item.lig_id)
+    head = np.zeros(8, np.int64)
+    floats = np.zeros(5, np.float64)
+    mask, extra = 0, {}
+    for key, val in info.items():
+        if key in INFO_INT and _is_int(val):
+            head[4 + INFO_INT.index(key)] = val
+            mask |= 1 << INFO_INT.index(key)
+        elif key in INFO_STR and isinstance(val, str) and SEP not in val:
+            mask |= 1 << (3 + INFO_STR.index(key))
+        elif key in INFO_FLOAT and isinstance(val, float):
+            floats[INFO_FLOAT.index(key)] = val
+            mask |= 1 << (5 + INFO_FLOAT.index(key))
+        else:
+            extra[key] = val
+    strs = [info[k] if mask >> (3 + i) & 1 else "" for i, k in enumerate(INFO_STR)]
+    texts = [*strs, error or "", *ids]
+    if any(SEP in t for t in texts) or error == "":
+        raise ValueError("ligand ids, device, host and error must not contain \\x1f or be ''")
+    text = SEP.join(texts).encode()
+    js = json.dumps({"info": extra, "fail": fails, "err": error is not None}).encode()
+    if not extra and not fails:
+        js = b""
+    mask |= (error is not None) << 10
+    head[:4] = (MAGIC, n, len(text), len(js))
+    head[7] = mask
     data = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
-    out = np.empty(8 + len(header) + pad + 4 * data.size, dtype=np.uint8)
-    out[:4] = np.frombuffer(MAGIC, np.uint8)
-    out[4:8] = np.frombuffer(struct.pack("<I", len(header)), np.uint8)
-    out[8 : 8 + len(header)] = np.frombuffer(header, np.uint8)
-    out[8 + len(header) : 8 + len(header) + pad] = 0
-    out[8 + len(header) + pad :] = data.view(np.uint8)
+    t0 = _HEAD + 32 * n
+    j0 = t0 + _pad8(len(text))
+    d0 = j0 + _pad8(len(js))
+    out = np.zeros(d0 + 4 * data.size, dtype=np.uint8)
+    out[:64] = head.view(np.uint8)
+    out[64:_HEAD] = floats.view(np.uint8)
+    out[_HEAD : _HEAD + 24 * n] = ints.view(np.uint8).ravel()
+    out[_HEAD + 24 * n : t0] = secs.view(np.uint8)
+    out[t0 : t0 + len(text)] = np.frombuffer(text, np.uint8)
+    out[j0 : j0 + len(js)] = np.frombuffer(js, np.uint8)
+    out[d0:] = data.view(np.uint8)
     return out
 
 
 def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, str | None]:
-    """Inverse of ``encode_result`` -> (items, info, error). Arrays are views into ``buf``."""
-    buf = np.ascontiguousarray(buf, dtype=np.uint8)
-    if buf.size < 8 or buf[:4].tobytes() != MAGIC:
+    """Inverse of ``encode_result`` -> (items, info, error). Arrays are views into ``buf``.
+
+    Header fields are read with ``struct`` (a few numpy calls cost more than the whole
+    header): rank 0 decodes one of these per chunk and its time per chunk bounds the job size.
+    """
+    view = memoryview(np.ascontiguousarray(buf, dtype=np.uint8)).cast("B")
+    if len(view) < _HEAD or _I64.unpack_from(view)[0] != MAGIC:
         raise ValueError("not an hpcfold result message")
-    hlen = int(buf[4:8].view("<u4")[0])
-    header = json.loads(buf[8 : 8 + hlen].tobytes())
-    start = 8 + hlen + ((-(8 + hlen)) % 4)
-    data = np.frombuffer(buf.data, dtype=np.float32, offset=start)
+    _, n, tlen, jlen, chunk_id, attempt, rank, mask, *floats = _FIXED.unpack_from(view)
+    t0 = _HEAD + 32 * n
+    j0 = t0 + _pad8(tlen)
+    d0 = j0 + _pad8(jlen)
+    if n < 0 or d0 > len(view) or (len(view) - d0) % 4:
+        raise ValueError("result message is shorter than its header says")
+    ints = struct.unpack_from(f"<{3 * n}q", view, _HEAD)
+    secs = struct.unpack_from(f"<{n}d", view, _HEAD + 24 * n)
+    texts = bytes(view[t0 : t0 + tlen]).decode().split(SEP)
+    extra = json.loads(bytes(view[j0 : j0 + jlen])) if jlen else {"info": {}, "fail": {}}
+    data = np.frombuffer(view, np.float32, offset=d0)
+    info: dict = {}
+    for i, (key, val) in enumerate(zip(INFO_INT, (chunk_id, attempt, rank))):
+        if mask >> i & 1:
+            info[key] = val
+    for i, key in enumerate(INFO_STR):
+        if mask >> (3 + i) & 1:
+            info[key] = texts[i]
+    for i, key in enumerate(INFO_FLOAT):
+        if mask >> (5 + i) & 1:
+            info[key] = floats[i]
+    info.update(extra["info"])
+    error = texts[2] if mask >> 10 & 1 else None
     items: list[DockResult | Failure] = []
     pos = 0
-    for d in header["items"]:
-        if d["k"] == "r":
-            m, n = d["m"], d["n"]
-            end = pos + m * (3 * n + 8)
+    for k in range(n):
+        kind, m, na = ints[3 * k : 3 * k + 3]
+        lig_id = texts[3 + k]
+        if kind == 0:
+            a = pos + m * na * 3
+            end = a + 8 * m
             if end > data.size:
                 raise ValueError("result message is shorter than its header says")
-            a, b, c = pos + m * n * 3, pos + m * n * 3 + m, pos + m * n * 3 + 2 * m
             items.append(
                 DockResult(
-                    lig_id=d["id"],
-                    coords=data[pos:a].reshape(m, n, 3),
-                    affinity=data[a:b],
-                    inter=data[b:c],
-                    intra=data[c : c + m],
-                    terms=data[c + m : end].reshape(m, 5),
-                    seconds=d["s"],
-                )
+                    lig_id,
+                    data[pos:a].reshape(m, na, 3),
+                    data[a : a + m],
+                    data[a + m : a + 2 * m],
+                    data[a + 2 * m : a + 3 * m],
+                    data[a + 3 * m : end].reshape(m, 5),
+                    secs[k],
+                )  # fmt: skip
             )
             pos = end
         else:
-            items.append(Failure(d["id"], d["src"], d["smi"], Reason(d["reason"]), d["msg"]))
+            src, smi, reason, message = extra["fail"][str(k)]
+            items.append(Failure(lig_id, src, smi, Reason(reason), message))
     if pos != data.size:
         raise ValueError(f"result message has {data.size - pos} unread values")
-    return items, header["info"], header["error"]
+    return items, info, error

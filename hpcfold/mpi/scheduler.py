@@ -21,6 +21,7 @@ from hpcfold.mpi import messages as msg
 
 LOG = logging.getLogger("hpcfold")
 MAX_ATTEMPTS = 2  # first try + one retry
+MAX_AHEAD = 2  # chunks a worker holds at once: one in the kernel, one read ahead
 
 
 @dataclasses.dataclass
@@ -46,22 +47,32 @@ class WorkQueue:
         self.workers = list(workers)
         self.stopped: set[int] = set()
         self.n_handed = 0
+        self.n_held: dict[int, int] = {}
 
     @property
     def finished(self) -> bool:
         return not (self.pending or self.retry or self.in_flight)
 
-    def request(self, rank: int) -> list[tuple[int, Task | None]]:
-        if rank in self.waiting or rank in self.stopped:
+    def request(self, rank: int, n: int = 1) -> list[tuple[int, Task | None]]:
+        """``rank`` wants ``n`` more chunks (one running plus ``MAX_AHEAD - 1`` read ahead)."""
+        if rank in self.stopped or self._held(rank) + n > MAX_AHEAD:
             raise RuntimeError(f"rank {rank} asked for work twice (protocol error)")
-        self.waiting.append(rank)
+        self.waiting.extend([rank] * n)
         return self._dispatch()
 
-    def complete(self, chunk_id: int, rank: int, ok: bool) -> tuple[str, list]:
-        """Record a chunk's outcome -> ("done" | "retry" | "failed", assignments to send)."""
+    def _held(self, rank: int) -> int:
+        """Chunks in flight on ``rank`` plus its parked requests."""
+        return self.waiting.count(rank) + self.n_held.get(rank, 0)
+
+    def complete(self, chunk_id: int, rank: int, ok: bool, more: bool = False) -> tuple[str, list]:
+        """Record a chunk's outcome -> ("done" | "retry" | "failed", assignments to send).
+
+        ``more``: the result also asks for the next chunk (the MPI protocol: one message per
+        chunk each way)."""
         task, holder = self.in_flight.pop(chunk_id)
         if holder != rank:
             raise RuntimeError(f"chunk {chunk_id} came back from rank {rank}, sent to {holder}")
+        self.n_held[rank] -= 1
         if ok:
             state = "done"
         elif task.attempt + 1 < MAX_ATTEMPTS:
@@ -69,12 +80,19 @@ class WorkQueue:
             state = "retry"
         else:
             state = "failed"
+        if more:
+            self.waiting.append(rank)
         return state, self._dispatch()
 
     def _dispatch(self) -> list[tuple[int, Task | None]]:
         sends: list[tuple[int, Task | None]] = []
+        if not (self.waiting and (self.pending or self.retry or self.finished)):
+            return sends  # nothing to hand out: requests stay parked (O(1) per result)
         alone = len(self.workers) - len(self.stopped) <= 1
-        for rank in list(self.waiting):
+        parked: list[int] = []
+        for rank in self.waiting:
+            if rank in self.stopped:
+                continue  # its other credits: the rank already got its stop
             task = None
             for i, cand in enumerate(self.retry):
                 if cand.avoid != rank or alone:
@@ -85,13 +103,15 @@ class WorkQueue:
                 task = self.pending.popleft()
             if task is not None:
                 self.in_flight[task.chunk_id] = (task, rank)
+                self.n_held[rank] = self.n_held.get(rank, 0) + 1
                 self.n_handed += 1
             elif self.finished:
                 self.stopped.add(rank)
             else:
-                continue  # park the request until work appears or the job is finished
-            self.waiting.remove(rank)
+                parked.append(rank)  # until work appears or the job is finished
+                continue
             sends.append((rank, task))
+        self.waiting = parked
         return sends
 
 
@@ -111,40 +131,44 @@ def run_scheduler(
     ``on_result(task, items, info, error, state)`` is called for each chunk that comes back
     (``state`` from ``WorkQueue.complete``: "done", "retry" or "failed"). Returns each worker's
     final statistics (its ``TAG_FINAL`` message) by rank. ``stats``, when given, receives
-    ``messages`` and ``busy_s`` (seconds spent handling messages, writes included: the
-    scheduler's capacity is ``handouts / busy_s``).
+    ``messages``, ``busy_s`` (wall seconds spent handling messages, writes included) and
+    ``cpu_s`` (rank 0's CPU seconds for the same: the scheduler's capacity is
+    ``handouts / cpu_s``; wall time also counts the OS running other ranks on rank 0's core).
     """
     from mpi4py import MPI
 
     status = MPI.Status()
-    reqbuf = np.zeros(1, np.int64)
+    reqbuf = np.zeros(2, np.int64)
     finals: dict[int, dict] = {}
-    sleep = busy = 0.0
+    sleep = busy = cpu = 0.0
     n_msg = 0
-    clock = time.perf_counter
-    while len(finals) < len(queue.workers):
-        if not comm.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG, status):
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    iprobe, recv, any_src, any_tag = comm.Iprobe, comm.Recv, MPI.ANY_SOURCE, MPI.ANY_TAG
+    n_workers = len(queue.workers)
+    while len(finals) < n_workers:
+        if not iprobe(any_src, any_tag, status):
             tick()
             time.sleep(sleep)
             sleep = min(max(2 * sleep, 5e-5), max_sleep)
             continue
-        t0 = clock()
+        t0, c0 = clock(), cpu_clock()
         sleep = 0.0
         n_msg += 1
-        src, tag = status.Get_source(), status.Get_tag()
-        if tag == msg.TAG_REQUEST:
-            comm.Recv([reqbuf, MPI.INT64_T], source=src, tag=tag)
-            sends = queue.request(src)
-        elif tag in (msg.TAG_RESULT, msg.TAG_FINAL):
-            buf = np.empty(status.Get_count(MPI.BYTE), np.uint8)
-            comm.Recv([buf, MPI.BYTE], source=src, tag=tag)
-            if tag == msg.TAG_FINAL:
-                finals[src] = msg.decode_json(buf)
-                busy += clock() - t0
-                continue
+        src, tag = status.source, status.tag
+        if tag == msg.TAG_RESULT:  # a chunk's outcome, and the request for the next one
+            buf = np.empty(status.count, np.uint8)
+            recv([buf, MPI.BYTE], source=src, tag=tag)
             items, info, error = msg.decode_result(buf)
-            task = queue.in_flight[int(info["chunk_id"])][0]
-            state, sends = queue.complete(task.chunk_id, src, ok=error is None)
+            task = queue.in_flight[info["chunk_id"]][0]
+            state, sends = queue.complete(task.chunk_id, src, ok=error is None, more=True)
+        elif tag == msg.TAG_REQUEST:
+            recv([reqbuf, MPI.INT64_T], source=src, tag=tag)
+            sends = queue.request(src, int(reqbuf[1]))
+        elif tag == msg.TAG_FINAL:
+            buf = np.empty(status.count, np.uint8)
+            recv([buf, MPI.BYTE], source=src, tag=tag)
+            finals[src] = msg.decode_json(buf)
+            continue
         else:
             raise RuntimeError(f"unexpected message tag {tag} from rank {src}")
         for rank, new_task in sends:  # hand out work first, then write
@@ -152,8 +176,9 @@ def run_scheduler(
         if tag == msg.TAG_RESULT:
             on_result(task, items, info, error, state)
         busy += clock() - t0
+        cpu += cpu_clock() - c0
     if stats is not None:
-        stats.update(messages=n_msg, busy_s=busy)
+        stats.update(messages=n_msg, busy_s=busy, cpu_s=cpu)
     return finals
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hpcfold.mpi import messages as msg
-from hpcfold.mpi.scheduler import Task, WorkQueue
+from hpcfold.mpi.scheduler import MAX_AHEAD, Task, WorkQueue
 
 LOG = logging.getLogger("hpcfold")
 Kernel = Callable[[list], list]
@@ -82,10 +82,16 @@ class MPIChannel:
 
         self.MPI, self.comm, self.max_sleep = MPI, comm, max_sleep
         self.rank = comm.Get_rank()
+        self.asked = False
 
     def next_task(self) -> Task | None:
+        """The next assignment from rank 0. The first call asks for ``MAX_AHEAD`` chunks;
+        afterwards every result sent asks for one more (``send_result``)."""
         MPI, comm = self.MPI, self.comm
-        comm.Send([np.array([self.rank], np.int64), MPI.INT64_T], dest=0, tag=msg.TAG_REQUEST)
+        if not self.asked:
+            req = np.array([self.rank, MAX_AHEAD], np.int64)
+            comm.Send([req, MPI.INT64_T], dest=0, tag=msg.TAG_REQUEST)
+            self.asked = True
         status, sleep = MPI.Status(), 0.0
         while not comm.Iprobe(source=0, tag=msg.TAG_ASSIGN, status=status):
             time.sleep(sleep)

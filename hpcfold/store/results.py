@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import time
@@ -56,21 +57,24 @@ def _checked(item, index: int) -> DockResult | Failure:
         return item
     if not isinstance(item, DockResult):
         raise TypeError(f"expected DockResult or Failure, got {type(item).__name__}")
-    m = int(np.shape(item.affinity)[0]) if np.ndim(item.affinity) == 1 else -1
+    arrays = [np.asarray(a) for a in (item.coords, item.affinity, item.inter, item.intra,
+                                      item.terms)]  # fmt: skip
+    coords, aff, inter, intra, terms = (a.shape for a in arrays)
+    m = aff[0] if len(aff) == 1 else -1
     shapes_ok = (
         m >= 1
-        and np.ndim(item.coords) == 3
-        and np.shape(item.coords)[0] == m
-        and np.shape(item.coords)[2] == 3
-        and np.shape(item.inter) == (m,)
-        and np.shape(item.intra) == (m,)
-        and np.shape(item.terms) == (m, 5)
+        and len(coords) == 3
+        and coords[0] == m
+        and coords[2] == 3
+        and inter == (m,)
+        and intra == (m,)
+        and terms == (m, 5)
     )
     if not shapes_ok:
         msg = f"inconsistent DockResult shapes for ligand index {index}"
         return Failure(item.lig_id, "", "", Reason.INTERNAL_ERROR, msg)
-    arrays = (item.coords, item.affinity, item.inter, item.intra, item.terms)
-    if not all(np.all(np.isfinite(a)) for a in arrays):
+    # a float64 sum is NaN or inf exactly when some float32 value is (no overflow possible)
+    if not all(math.isfinite(a.sum(dtype=np.float64)) for a in arrays):
         msg = "docking produced non-finite energies or coordinates"
         return Failure(item.lig_id, "", "", Reason.NONFINITE_ENERGY, msg)
     return item
@@ -237,6 +241,11 @@ class ResultsWriter:
         if time.monotonic() - self._last_commit >= self.commit_seconds:
             self.flush()
         return len(sel)
+
+    @property
+    def n_pending(self) -> int:
+        """Chunks appended but not committed yet (``commit_seconds`` grouping)."""
+        return len(self._pending)
 
     def flush(self) -> None:
         """Commit the pending chunks as one part file; compact when the parts are big enough."""

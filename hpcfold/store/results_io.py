@@ -145,8 +145,14 @@ def _copy_concat(d: h5py.Dataset, srcs: list[h5py.Dataset]) -> None:
         d[pos : pos + n_buf] = np.concatenate(buf)
 
 
+UNCOMPRESSED = ("pose_values", "pose_coords")  # float poses: gzip-1 saves 20 %, costs 50 MB/s
+
+
 def _create(g: h5py.Group, name: str, shape: tuple, dtype) -> h5py.Dataset:
-    if int(np.prod(shape)) >= 1 << 16:  # large: chunked + gzip level 1 (+ shuffle)
+    """Large rows/text datasets are chunked + gzip level 1 (+ shuffle). Pose arrays are not
+    compressed: real pose coordinates shrink only 1.25x and gzip (~50 MB/s on one core) made
+    compaction rank 0's largest cost (docs/benchmarks.md, Screening)."""
+    if int(np.prod(shape)) >= 1 << 16 and name not in UNCOMPRESSED:
         return g.create_dataset(
             name, shape=shape, dtype=dtype, chunks=True, compression="gzip",
             compression_opts=1, shuffle=True,

@@ -48,6 +48,20 @@ def test_result_round_trip_is_bitwise():
             assert x.shape == y.shape and x.tobytes() == y.tobytes()
 
 
+def test_result_keeps_other_info_keys_and_types():
+    info = {"chunk_id": 4, "attempt": 1, "rank": 3, "device": "gpu:0", "host": "n1",
+            "t_start": 1.5, "t_done": 2.5, "busy_s": 0.5, "wall_s": 1.0, "busy": 0.5,
+            "smiles": ["C"], "chunk_note": {"a": 1}, "seconds": 3}  # fmt: skip
+    items = [make_result("only", 2, 3, 5)]
+    got, ginfo, err = msg.decode_result(msg.encode_result(items, info))
+    assert ginfo == info and err is None and got[0].lig_id == "only"
+    bad = msg.encode_result(items, {"chunk_id": 1})
+    with pytest.raises(ValueError, match="shorter"):
+        msg.decode_result(bad[:-4])
+    with pytest.raises(ValueError):
+        msg.encode_result([make_result("a\x1fb", 1, 1, 0)], {})
+
+
 def test_error_result_and_bad_input():
     items, info, err = msg.decode_result(msg.encode_result(None, {"chunk_id": 1}, "boom"))
     assert items == [] and err == "boom" and info == {"chunk_id": 1}

@@ -96,3 +96,32 @@ def test_scheduler_side_never_imports_jax():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_credit_protocol_one_message_per_chunk_each_way():
+    """MPI workers ask for MAX_AHEAD chunks once; each result then asks for one more."""
+    q = WorkQueue(tasks(5), workers=[1, 2])
+    assert ids(q.request(1, 2)) == [(1, 0), (1, 1)]
+    assert ids(q.request(2, 2)) == [(2, 2), (2, 3)]
+    with pytest.raises(RuntimeError, match="twice"):
+        q.request(1)  # already holds two chunks
+    assert ids(q.complete(0, 1, ok=True, more=True)[1]) == [(1, 4)]
+    assert q.complete(2, 2, ok=True, more=True)[1] == []  # parked: nothing left
+    assert q.complete(1, 1, ok=True, more=True)[1] == []
+    assert q.complete(4, 1, ok=True, more=True)[1] == []
+    state, sends = q.complete(3, 2, ok=True, more=True)
+    # every rank gets exactly one stop, however many requests it had parked
+    assert state == "done" and sorted(ids(sends)) == [(1, None), (2, None)]
+    assert q.finished and q.waiting == [] and q.n_handed == 5
+
+
+def test_credit_protocol_retry_goes_to_the_other_rank():
+    q = WorkQueue(tasks(2), workers=[1, 2])
+    assert ids(q.request(1, 2)) == [(1, 0), (1, 1)]
+    assert q.request(2, 2) == []
+    state, sends = q.complete(0, 1, ok=False, more=True)
+    assert state == "retry" and ids(sends) == [(2, 0)]
+    assert sends[0][1].attempt == 1
+    assert q.complete(1, 1, ok=True, more=True)[1] == []
+    state, sends = q.complete(0, 2, ok=True, more=True)
+    assert sorted(ids(sends)) == [(1, None), (2, None)]
