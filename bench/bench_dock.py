@@ -7,7 +7,9 @@ Steps (each writes under --work, default /tmp/hpcfold_bench):
   python bench/bench_dock.py vina --set redock42 --mode default    # exhaustiveness 8, cpu=2
   python bench/bench_dock.py vina --set redock42 --mode tuned      # exh 64, max_evals 2000
   python bench/bench_dock.py hpcfold --set redock42 --preset balanced
+  python bench/bench_dock.py screen --preset balanced  # fabp4 set via hpcfold screen, 2 workers
   python bench/bench_dock.py table                   # markdown table of everything measured
+  python bench/bench_dock.py fabp4-table             # throughput + best scores on fabp4
 
 Redocking success = top-1 symmetry-corrected heavy-atom RMSD <= 2 A against the crystal ligand
 (automorphisms from hpcfold's PDBQT parser, the same RMSD code for every engine).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 import time
@@ -107,7 +110,7 @@ def _targets(args):
             lig = args.work / "redock42" / cid / "ligand_rand.pdbqt"
             yield cid, REDOCK / cid / "receptor.pdbqt", lig, REDOCK / cid / "box.txt"
     else:
-        ligs = sorted((args.work / "fabp4").glob("*.pdbqt"))[: args.limit or None]
+        ligs = sorted((args.work / "fabp4").glob("*.pdbqt"))[:: args.every][: args.limit or None]
         for lig in ligs:
             tgt = DATA / "dude" / "fabp4"
             yield lig.stem, tgt / "receptor.pdbqt", lig, tgt / "box.txt"
@@ -194,6 +197,89 @@ def cmd_hpcfold(args) -> None:
         print(json.dumps(row), flush=True)
 
 
+def cmd_screen(args) -> None:
+    """The fabp4 set through ``hpcfold screen`` under ``mpiexec -n workers+1`` (both cores busy,
+    the product's parallel path): per-ligand best scores as JSON lines plus a summary line with
+    ligands/s over the docking span (compilation cache warmed by a first run)."""
+    import subprocess
+
+    import numpy as np
+
+    from hpcfold.store.results import open_results
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_scaling import rates
+
+    ligs = sorted((args.work / "fabp4").glob("*.pdbqt"))[:: args.every][: args.limit or None]
+    tag = f"hpcfold_{args.preset}{args.tag}_screen{args.workers}_fabp4"
+    d = args.work / tag
+    d.mkdir(parents=True, exist_ok=True)
+    tgt = DATA / "dude" / "fabp4"
+    listing = ", ".join(str(p) for p in ligs)
+    search = f"preset: {args.preset}, seed: {args.seed}"
+    if args.exhaustiveness:
+        search += f", exhaustiveness: {args.exhaustiveness}"
+    if args.n_steps:
+        search += f", n_steps: {args.n_steps}"
+    mpiexec = pathlib.Path(sys.executable).with_name("mpiexec")
+    walls = []
+    for run in ("warm", "timed"):
+        out = d / f"{run}.h5"
+        for old in (out, d / f"{run}.features.h5"):
+            subprocess.run(["rm", "-rf", str(old), str(old) + ".parts", str(old) + ".shards"])
+        cfg = d / f"{run}.yaml"
+        cfg.write_text(
+            f"receptor: {tgt / 'receptor.pdbqt'}\nbox: {{vina_config: {tgt / 'box.txt'}}}\n"
+            f"ligands: [{listing}]\noutput: {out}\nchunk_size: {args.chunk}\n"
+            f"search: {{{search}}}\n"
+            f"device: {{mode: cpu, compile_cache: {args.work / 'cache'}}}\n"
+        )
+        cmd = [str(mpiexec), "-n", str(args.workers + 1), sys.executable, "-m", "hpcfold",
+               "screen", str(cfg)]  # fmt: skip
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        walls.append(time.perf_counter() - t0)
+    with open_results(str(out)) as v:
+        rate, steady, n = rates(v.chunks)
+        t = v.table
+        ids, status = list(t["lig_id"]), np.asarray(t["status_code"])
+        best = np.asarray(t["affinity"])
+    log = args.work / f"{tag}.jsonl"
+    with log.open("w") as fh:
+        for i, st, b in zip(ids, status, best):
+            row = {"id": i, "best": float(b)} if st == 0 else {"id": i, "failure": int(st)}
+            fh.write(json.dumps(row) + "\n")
+        summary = {"summary": True, "ligands": n, "workers": args.workers, "span_rate": rate,
+                   "steady_rate": steady, "wall_s": walls[-1], "cold_wall_s": walls[0]}  # fmt: skip
+        fh.write(json.dumps(summary) + "\n")
+    print(json.dumps(summary))
+
+
+def cmd_fabp4_table(args) -> None:
+    """Throughput and best scores on the fabp4 set, every engine beside Vina default."""
+    import numpy as np
+
+    logs = {p.stem: [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
+            for p in sorted(args.work.glob("*_fabp4.jsonl"))}  # fmt: skip
+    ref = {r["id"]: r["best"] for r in logs.get("vina_default_fabp4", []) if "best" in r}
+    print("| engine | ligands | ligands/s (2 cores) | best within 0.3 of Vina default (or better) "
+          "| median difference |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for name, rows in logs.items():
+        summ = next((r for r in rows if r.get("summary")), None)
+        docked = [r for r in rows if "best" in r]
+        if summ:
+            rate = f"{summ['span_rate']:.3f} (steady {summ['steady_rate']:.3f})"
+        else:
+            rate = f"{1.0 / np.mean([r['dock_s'] for r in docked]):.4f}"
+        common = [r for r in docked if r["id"] in ref]
+        d = np.array([r["best"] - ref[r["id"]] for r in common])
+        cmp = f"{int(np.sum(d <= 0.3))}/{len(d)}" if len(d) else "-"
+        med = f"{np.median(d):+.2f}" if len(d) else "-"
+        print(f"| {name} | {len(docked)} | {rate} | {cmp} | {med} |")
+
+
 def _top1_rmsd(cid: str, poses_path: str) -> float:
     """Symmetry-corrected heavy-atom RMSD of the first MODEL of poses_path to the crystal."""
     import numpy as np
@@ -269,18 +355,31 @@ def main(argv=None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--set", choices=["redock42", "fabp4"], default="redock42")
         p.add_argument("--limit", type=int, default=0)
+        p.add_argument("--every", type=int, default=1, help="fabp4: every k-th ligand")
         p.add_argument("--seed", type=int, default=1)
         if name == "vina":
             p.add_argument("--mode", choices=["default", "tuned"], default="default")
         else:
             p.add_argument("--preset", default="balanced")
             p.add_argument("--tag", default="")
+    p = sub.add_parser("screen")
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--every", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--preset", default="balanced")
+    p.add_argument("--exhaustiveness", type=int, default=0)
+    p.add_argument("--n-steps", type=int, default=0)
+    p.add_argument("--tag", default="")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--chunk", type=int, default=4)
     p = sub.add_parser("table")
     p.add_argument("--per-complex", action="store_true")
+    sub.add_parser("fabp4-table")
     args = ap.parse_args(argv)
     funcs = {
         "prepare": cmd_prepare, "prep-dude": cmd_prep_dude, "vina": cmd_vina,
-        "hpcfold": cmd_hpcfold, "table": cmd_table,
+        "hpcfold": cmd_hpcfold, "table": cmd_table, "screen": cmd_screen,
+        "fabp4-table": cmd_fabp4_table,
     }  # fmt: skip
     funcs[args.cmd](args)
     return 0

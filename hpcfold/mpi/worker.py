@@ -13,8 +13,10 @@ Test hooks (environment variables read by every worker; for tests and fault dril
 - ``HPCFOLD_TEST_FAIL_CHUNK=3,7``: the kernel raises on chunks 3 and 7 (every attempt), so their
   ligands end up failed with ``Reason.DOCK_ERROR``.
 - ``HPCFOLD_TEST_FAIL_ONCE=3``: chunk 3 raises on its first attempt only (the retry succeeds).
-- ``HPCFOLD_TEST_DIE_CHUNK=3``: the rank that gets chunk 3 exits at once (``os._exit(3)``),
-  simulating a crashed node; the launcher then ends the job.
+- ``HPCFOLD_TEST_DIE_CHUNK=3``: the rank that gets chunk 3 kills itself with SIGKILL, like
+  the kernel's OOM killer or a crashed node; the launcher then ends the job (MPICH prints its
+  BAD TERMINATION banner for a rank killed by a signal; for a plain non-zero exit it often
+  ends the job silently).
 - ``HPCFOLD_TEST_CHUNK_DELAY=0.5``: sleep this long before each chunk (slows a job down).
 """
 
@@ -24,6 +26,7 @@ import dataclasses
 import logging
 import os
 import queue as queue_mod
+import signal
 import sys
 import threading
 import time
@@ -67,7 +70,7 @@ class TestHooks:
         if task.chunk_id in self.die_chunks:
             sys.stderr.write(f"hpcfold: rank {rank}: test hook: dying on chunk {task.chunk_id}\n")
             sys.stderr.flush()
-            os._exit(3)
+            os.kill(os.getpid(), signal.SIGKILL)
         if task.chunk_id in self.fail_chunks or (
             task.chunk_id in self.fail_once and task.attempt == 0
         ):
