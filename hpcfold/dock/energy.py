@@ -9,18 +9,25 @@ Lookups never take a square root (tables are indexed by r^2), masked entries are
   outside (when a box is given); the soft cap ("curl", v = cap) applies to each ligand atom's sum.
 - ``inter_grid``: the same from precomputed maps (trilinear, cap per atom, out-of-box penalty).
 - ``intra``: ligand pair list, cap per pair.
+- ``intra_analytic``: the same pair energy computed analytically (no tables: the Monte-Carlo
+  search's cheaper intra term), on the exact curves the ``smooth`` table samples; it takes a
+  guarded square root of r^2 (masked entries replaced first).
 - ``smooth=True`` uses the linear interpolation of Vina's ``smooth`` table (continuous, for
   gradients / BFGS); the default is Vina's ``fast`` table (what ``score()`` reports).
 """
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hpcfold.dock.batch import LigandArrays, ReceptorAtoms
-from hpcfold.dock.tables import CUTOFF2, FACTOR, N_SAMPLES, Tables
-from hpcfold.types import N_XS
+from hpcfold.dock.tables import CUTOFF2, FACTOR, N_SAMPLES, Tables, xs_radii
+from hpcfold.types import N_XS, XS_ACCEPTOR, XS_DONOR, XS_HYDROPHOBIC
 
 
 def curl(e: jnp.ndarray, cap) -> jnp.ndarray:
@@ -138,6 +145,134 @@ def intra(
     table = tables.smooth if smooth else tables.fast
     e = _lookup(table, jnp.maximum(t1, 0), jnp.maximum(t2, 0), r2, smooth, tables.dor)
     return jnp.sum(jnp.where(ok, curl(e, cap), 0.0))
+
+
+# Analytic term shapes per function (as ``tables.term_samples``), in surface distance d (A):
+# gauss1 width, gauss2 (offset, width) or None, slope_step (bad, good) ends of hydrophobic, hbond.
+_ANALYTIC = {
+    "vina": {"g1": 0.5, "g2": (3.0, 2.0), "hydro": (1.5, 0.5), "hbond": (0.0, -0.7)},
+    "vinardo": {"g1": 0.8, "g2": None, "hydro": (2.5, 0.0), "hbond": (0.0, -0.6)},
+}
+_TINY_R2 = 1e-12  # A^2: floor under r^2 before the square root (coincident / padded atoms)
+
+
+class IntraPairs(NamedTuple):
+    """Dense per-atom-pair constants of ``intra_analytic`` (N atoms); they depend on the ligand's
+    types and pair list only, so a search computes them once per ligand (``intra_pairs``).
+
+    count (N, N) f32: how often (i, j) is listed in ``lig.pairs`` (masked pairs and pairs with an
+    untyped atom not counted; 0 for every other entry); r_sum (N, N) A: R[xs i] + R[xs j] (XS
+    radii of the scoring function); w_hydro, w_hbond (N, N) kcal/mol: the hydrophobic weight for
+    two hydrophobic atoms, the hbond weight for a donor-acceptor pair, else 0; unit () f32: 1.0,
+    computed from the ligand at run time, not a compile-time constant (``intra_analytic``
+    divides the coordinates by it, see there).
+    """
+
+    count: jnp.ndarray
+    r_sum: jnp.ndarray
+    w_hydro: jnp.ndarray
+    w_hbond: jnp.ndarray
+    unit: jnp.ndarray
+
+
+def intra_pairs(lig: LigandArrays, name: str, weights) -> IntraPairs:
+    """``IntraPairs`` of ``lig`` for scoring ``name`` and the term ``weights`` (TERMS order; the
+    first 5 are used). Per-type constants are (19, 19) numpy arrays, gathered per atom pair."""
+    w = [float(x) for x in weights][:5]
+    rad = xs_radii(name).astype(np.float64)
+    hydro = XS_HYDROPHOBIC[:, None] & XS_HYDROPHOBIC[None, :]
+    hb = (XS_DONOR[:, None] & XS_ACCEPTOR[None, :]) | (XS_ACCEPTOR[:, None] & XS_DONOR[None, :])
+    consts = (rad[:, None] + rad[None, :], np.where(hydro, w[3], 0.0), np.where(hb, w[4], 0.0))
+    t = jnp.maximum(lig.xs, 0)
+    flat = t[:, None] * N_XS + t[None, :]  # (N, N)
+    dense = [jnp.take(jnp.asarray(c.reshape(-1), jnp.float32), flat) for c in consts]
+    i, j = lig.pairs[:, 0], lig.pairs[:, 1]
+    ok = lig.pair_mask & (lig.xs[i] >= 0) & (lig.xs[j] >= 0)
+    n = lig.xs.shape[0]
+    count = jnp.zeros((n, n), jnp.float32).at[i, j].add(ok.astype(jnp.float32))
+    unit = jnp.where(lig.n_atoms >= 0, 1.0, -1.0).astype(jnp.float32)  # 1, not a constant
+    return IntraPairs(count, *dense, unit)
+
+
+def _pair_energy_and_slope(name: str, w: tuple, r2, pp: IntraPairs, cap):
+    """Capped weighted pair energies f (N, N) kcal/mol (times ``pp.count``) and df/dr2, both 0
+    for unlisted pairs and r >= 8 A. r2 (N, N) A^2; the square root sees a safe input."""
+    shape = _ANALYTIC[name]
+    ok = (pp.count > 0) & (r2 < CUTOFF2)
+    r = jnp.sqrt(jnp.maximum(jnp.where(ok, r2, 1.0), _TINY_R2))
+    d = r - pp.r_sum
+    neg = jnp.minimum(d, 0.0)
+    e, de = w[2] * neg * neg, (2.0 * w[2]) * neg  # repulsion (d < 0)
+    gauss = [(w[0], 0.0, shape["g1"])]
+    if shape["g2"] is not None:
+        gauss.append((w[1], *shape["g2"]))
+    for wt, off, width in gauss:
+        if wt != 0.0:
+            u = (d - off) * (1.0 / width)
+            g = jnp.exp(-u * u)
+            e, de = e + wt * g, de + (-2.0 * wt / width) * u * g
+    for wt, (bad, good) in ((pp.w_hydro, shape["hydro"]), (pp.w_hbond, shape["hbond"])):
+        s = 1.0 / (good - bad)  # slope_step: 0 on the bad side, 1 on the good side
+        e = e + wt * jnp.clip((d - bad) * s, 0.0, 1.0)
+        de = de + jnp.where((d > min(bad, good)) & (d < max(bad, good)), wt * s, 0.0)
+    ep = jnp.maximum(e, 0.0)
+    inv = 1.0 / (cap + ep)
+    f = jnp.where(e > 0, ep * cap * inv, e)  # curl
+    df = jnp.where(e > 0, jnp.square(cap * inv), 1.0) * de * 0.5 / r  # dr/dr2 = 1 / (2 r)
+    return jnp.where(ok, pp.count * f, 0.0), jnp.where(ok, pp.count * df, 0.0)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _pair_energy(name: str, w: tuple, r2, pp: IntraPairs, cap):
+    """Capped pair energies (N, N); derivative only in r2 (computed with the value: one fused
+    pass instead of autodiff's re-evaluations). pp and cap are treated as constants."""
+    return _pair_energy_and_slope(name, w, r2, pp, cap)[0]
+
+
+@_pair_energy.defjvp
+def _pair_energy_jvp(name, w, primals, tangents):
+    r2, pp, cap = primals
+    f, df = _pair_energy_and_slope(name, w, r2, pp, cap)
+    return f, df * tangents[0]
+
+
+def intra_analytic(
+    coords: jnp.ndarray,
+    lig: LigandArrays,
+    name: str,
+    weights,
+    cap=1000.0,
+    pairs: IntraPairs | None = None,
+) -> jnp.ndarray:
+    """Ligand intramolecular energy, analytic per pair (no table gathers). coords (N, 3) A ->
+    () kcal/mol.
+
+    Same pairs (``lig.pairs`` (P, 2), ``lig.pair_mask``), types (``lig.xs``, -1 not scored),
+    cutoff (r < 8 A) and per-pair cap (``curl``, v = ``cap``) as ``intra``; the terms are the
+    exact curves ``tables.term_samples`` samples for ``name`` ("vina" / "vinardo"), weighted by
+    ``weights`` (static Python floats, ``ScoringParams.resolved_weights``; the first 5 are used).
+    Agrees with ``intra(..., smooth=True)`` up to that table's interpolation error (~1e-3).
+    ``pairs``: ``intra_pairs(lig, name, weights)``, precomputed (else built here).
+
+    Evaluated densely over all N x N atom pairs, weighted by ``pairs.count`` (0 off the pair
+    list): no gathers or scatters, r^2 summed per component, and the pair derivative from a
+    custom JVP, so the batched CPU program is a few vectorised loops (gathers fused into the
+    math made XLA emit scalar code). Unlisted / masked pairs and pairs beyond the cutoff
+    contribute exactly 0 to the value and gradient; coincident atoms give finite ones.
+    """
+    if name not in _ANALYTIC:
+        raise ValueError(f"unknown scoring function {name!r} (vina or vinardo)")
+    w = tuple(float(x) for x in weights)[:5]
+    pp = intra_pairs(lig, name, w) if pairs is None else pairs
+    r2 = jnp.zeros(pp.count.shape, coords.dtype)
+    for k in range(3):
+        # x / 1 is exact. A division is "expensive" to XLA's fusion, which then materialises the
+        # (N,) components instead of recomputing the coordinates (e.g. the kinematics producing
+        # them) for each of the N x N pairs: measured ~30% of a CPU search kernel.
+        c = coords[:, k] / pp.unit
+        dk = c[:, None] - c[None, :]
+        r2 = r2 + dk * dk
+    return jnp.sum(_pair_energy(name, w, r2, pp, cap))
 
 
 def inter_grid(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import os
 import time
@@ -142,25 +143,29 @@ def make_context(
     )
 
 
-def search_energy(pose, data, caps):
-    """Monte-Carlo energy (kcal/mol, not divided by 1 + w N_rot): grid inter + intra (smooth
-    table), caps = (intra v, inter v). pose (7+T,); data = (LigandArrays, Grid, Tables)."""
+def search_energy(pose, data, caps, *, name: str, weights: tuple):
+    """Monte-Carlo energy (kcal/mol, not divided by 1 + w N_rot): grid inter + analytic intra
+    (``energy.intra_analytic``: no table gathers), caps = (intra v, inter v). pose (7+T,);
+    data = (LigandArrays, Grid, IntraPairs of the ligand); name, weights: the scoring function
+    and its weights (static Python values, bound with ``functools.partial`` by ``_kernel``)."""
     from hpcfold.dock import energy, kinematics
 
-    lig, grid, tabs = data
+    lig, grid, pairs = data
     xyz = kinematics.pose_to_coords(pose, lig)
-    e_intra = energy.intra(xyz, lig, tabs, caps[0], smooth=True)
+    e_intra = energy.intra_analytic(xyz, lig, name, weights, caps[0], pairs)
     return energy.inter_grid(xyz, lig, grid, caps[1]) + e_intra
 
 
 def _kernel(ctx: DockContext, bucket):
     """The jitted search for one bucket: (keys (B,2), ligs (B,...), grid, tables, lo, hi) ->
-    (poses (B, C, 7+T), energies (B, C))."""
+    (poses (B, C, 7+T), energies (B, C)). The search's intra term is analytic (``tables`` is
+    not used by the search; the merge step's refinement and scores use them)."""
     if bucket.name in ctx.kernels:
         return ctx.kernels[bucket.name]
-    from hpcfold.dock import optimize
+    from hpcfold.dock import energy, optimize
 
-    energy_fn = search_energy
+    name, weights = ctx.params.name, ctx.params.resolved_weights
+    energy_fn = functools.partial(search_energy, name=name, weights=weights)
     sp = ctx.search
 
     def run(keys, ligs, grid, tabs, lo, hi):
@@ -171,8 +176,9 @@ def _kernel(ctx: DockContext, bucket):
             heavy = lig.xs >= 0
             n_tors = jnp.sum(lig.tors_mask.astype(jnp.int32))
             rg = search.gyration_radius(lig.coords, heavy & (lig.atom_mask > 0))
+            pairs = energy.intra_pairs(lig, name, weights)  # once per ligand, not per chain
             return search.search_ligand(
-                key, (lig, grid, tabs), n_tors, rg, lo, hi, bucket.n_torsions,
+                key, (lig, grid, pairs), n_tors, rg, lo, hi, bucket.n_torsions,
                 energy_fn, optimize.bfgs, sp,
             )  # fmt: skip
 
