@@ -164,7 +164,9 @@ def cmd_hpcfold(args) -> None:
     outdir = args.work / tag
     outdir.mkdir(parents=True, exist_ok=True)
     log = args.work / f"{tag}.jsonl"
-    opts = engine.SearchOptions(preset=args.preset, seed=args.seed)
+    opts = engine.SearchOptions(preset=args.preset, seed=args.seed,
+                                exhaustiveness=args.exhaustiveness or None,
+                                n_steps=args.n_steps or None)  # fmt: skip
     cache = str(args.work / "cache")
     ctx, ctx_key = None, None
     for cid, rec_path, lig, box_path in _targets(args):
@@ -362,6 +364,8 @@ def main(argv=None) -> int:
         else:
             p.add_argument("--preset", default="balanced")
             p.add_argument("--tag", default="")
+            p.add_argument("--exhaustiveness", type=int, default=0)
+            p.add_argument("--n-steps", type=int, default=0)
     p = sub.add_parser("screen")
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--every", type=int, default=1)
