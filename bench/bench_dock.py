@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import pathlib
 import sys
 import time
@@ -250,6 +251,7 @@ def cmd_screen(args) -> None:
     log = args.work / f"{tag}.jsonl"
     with log.open("w") as fh:
         for i, st, b in zip(ids, status, best):
+            i = re.sub(r":\d+$", "", i)  # "<file stem>:<model>" -> the file stem, as Vina's rows
             row = {"id": i, "best": float(b)} if st == 0 else {"id": i, "failure": int(st)}
             fh.write(json.dumps(row) + "\n")
         summary = {"summary": True, "ligands": n, "workers": args.workers, "span_rate": rate,

@@ -18,21 +18,25 @@ PRESETS: dict[str, dict] = {
     "fast": {"n_chains": 32, "n_steps": 8, "opt_iters": 10, "final_iters": 20, "refine_iters": 8},
     "balanced": {
         "n_chains": 128,
-        "n_steps": 10,
-        "opt_iters": 12,
-        "final_iters": 30,
+        "n_steps": 20,
+        "opt_iters": 24,
+        "final_iters": 100,
         "refine_iters": 12,
     },  # fmt: skip
     "thorough": {
         "n_chains": 256,
-        "n_steps": 30,
-        "opt_iters": 16,
-        "final_iters": 40,
+        "n_steps": 40,
+        "opt_iters": 24,
+        "final_iters": 200,
         "refine_iters": 30,
     },  # fmt: skip
 }
-# balanced: 128 x 10 redocked 1lrh, 1yv3, 1of6 (not 1k3u) where 32 x 40, at the same CPU cost,
-# failed 1lrh, 1yv3, 1k3u (docs/benchmarks.md, Docking).
+# balanced, by measurement (docs/benchmarks.md, Docking): on 6 flexible FABP4 ligands (8-11
+# torsions) 128 x 20 with 24 BFGS iterations per step and 100 for each chain's best pose came
+# within 0.0-0.7 kcal/mol of Vina's default best scores, where 256 x 20 with 12 / 30
+# iterations (the same CPU) was 0.7-1.5 worse and 64 x 80 (same CPU) 0.3-1.4 worse: longer local
+# optimisation, not more or longer chains, is what flexible ligands need. thorough: every knob
+# at least balanced's.
 DEFAULT_PRESET = "balanced"
 
 
