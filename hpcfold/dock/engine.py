@@ -58,7 +58,8 @@ _CACHE_READY: list[str] = []
 class SearchOptions:
     """Docking options. ``None`` = take the preset's value.
 
-    batch_size: ligands per kernel call (None: 1 on CPU, 64 on an accelerator); compile_cache:
+    batch_size: ligands per kernel call (None: 1 on CPU; on an accelerator 64, fewer for the
+    large-ligand buckets, see ``kernel_batch``); compile_cache:
     persistent JAX compilation cache directory (None: ``<cache_dir>/jax``; '' disables it).
     """
 
@@ -156,6 +157,16 @@ def search_energy(pose, data, caps, *, name: str, weights: tuple):
     return energy.inter_grid(xyz, lig, grid, caps[1]) + e_intra
 
 
+def kernel_batch(ctx: DockContext, bucket) -> int:
+    """Ligands per kernel call for ``bucket``: ``ctx.batch_size`` (explicit, or 1 on CPU), and on
+    an accelerator at most 64 x (96 / atoms)^2: the search's dense N x N intra term holds
+    batch x chains x N^2 values per intermediate (64 x 128 x 400^2 floats = 5 GB for the
+    largest bucket). A ligand's result does not depend on its batch (``lax.map``)."""
+    if ctx.options.batch_size or ctx.batch_size == 1:
+        return ctx.batch_size
+    return max(1, min(ctx.batch_size, (ctx.batch_size * 96 * 96) // (bucket.n_atoms**2)))
+
+
 def _kernel(ctx: DockContext, bucket):
     """The jitted search for one bucket: (keys (B,2), ligs (B,...), grid, tables, lo, hi) ->
     (poses (B, C, 7+T), energies (B, C)). The search's intra term is analytic (``tables`` is
@@ -204,11 +215,12 @@ def dock_ligands(ctx: DockContext, records: list[LigandRecord]) -> list[DockResu
             groups.setdefault(b.index, (b, []))[1].append(i)
     for _, (bucket, idx) in sorted(groups.items()):
         kern = _kernel(ctx, bucket)
-        for start in range(0, len(idx), ctx.batch_size):
-            chunk = idx[start : start + ctx.batch_size]
+        bs = kernel_batch(ctx, bucket)
+        for start in range(0, len(idx), bs):
+            chunk = idx[start : start + bs]
             t0 = time.perf_counter()
             recs = [records[i] for i in chunk]
-            pad = [recs[0]] * (ctx.batch_size - len(recs))  # dummies, results dropped
+            pad = [recs[0]] * (bs - len(recs))  # dummies, results dropped
             try:
                 arrays = batch.pad_ligands(recs + pad, bucket)
                 keys = np.stack([ligand_key(ctx.options.seed, r.lig_id) for r in recs + pad])

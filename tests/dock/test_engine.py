@@ -138,3 +138,18 @@ def test_no_nonfinite_over_200_dude_ligands(shared_data, tmp_path_factory):
     for res in out:
         for a in (res.coords, res.affinity, res.inter, res.intra, res.terms):
             assert np.all(np.isfinite(a)), res.lig_id
+
+
+def test_kernel_batch_shrinks_for_large_buckets_on_accelerators():
+    from types import SimpleNamespace
+
+    from hpcfold.types import BUCKETS
+
+    gpu = SimpleNamespace(options=SimpleNamespace(batch_size=None), batch_size=64)
+    sizes = [engine.kernel_batch(gpu, b) for b in BUCKETS]
+    assert sizes[:4] == [64] * 4 and sizes == sorted(sizes, reverse=True) and sizes[-1] >= 1
+    assert max(s * b.n_atoms**2 for s, b in zip(sizes, BUCKETS)) <= 64 * 96 * 96
+    cpu = SimpleNamespace(options=SimpleNamespace(batch_size=None), batch_size=1)
+    assert {engine.kernel_batch(cpu, b) for b in BUCKETS} == {1}
+    fixed = SimpleNamespace(options=SimpleNamespace(batch_size=8), batch_size=8)
+    assert {engine.kernel_batch(fixed, b) for b in BUCKETS} == {8}  # explicit wins
