@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import pathlib
+import re
 import sys
 import time
 import zlib

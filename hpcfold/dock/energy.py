@@ -284,7 +284,8 @@ def inter_grid(
     outside the grid, A, summed over axes) for atoms outside (clamped to the edge cell).
     """
     maps = grid.maps
-    dims = jnp.array(maps.shape[1:], jnp.int32)
+    # the box's grid points per axis (maps may be padded beyond them: ``grids.pad_grid``)
+    dims = jnp.array(maps.shape[1:], jnp.int32) if grid.dims is None else grid.dims
     s = (coords - grid.origin) / grid.spacing  # (N, 3) grid units
     top = (dims - 1).astype(coords.dtype)
     miss = jnp.maximum(-s, 0.0) + jnp.maximum(s - top, 0.0)

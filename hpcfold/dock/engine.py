@@ -134,7 +134,9 @@ def make_context(
     enable_compilation_cache(os.path.join(cache_dir, "jax") if cc is None else cc)
     params = tables.make_params(options.scoring, options.weights)
     tabs = tables.build_tables(params)
-    grid = grids.cached_grid(receptor, box, params, os.path.join(cache_dir, "grids"))
+    grid = grids.pad_grid(
+        grids.cached_grid(receptor, box, params, os.path.join(cache_dir, "grids"))
+    )
     rec = batch.receptor_arrays(receptor, box, pad_multiple=64)
     lo, hi, _ = box_bounds(box)
     lo, hi = lo.astype(np.float32), hi.astype(np.float32)

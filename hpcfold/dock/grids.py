@@ -32,11 +32,32 @@ _BLOCK = 4
 
 
 class Grid(NamedTuple):
-    """origin (3,) A (first grid point), spacing () A, maps (19, nx, ny, nz) kcal/mol."""
+    """origin (3,) A (first grid point), spacing () A, maps (19, nx, ny, nz) kcal/mol; dims
+    (3,) int32: the grid points per axis that belong to the box when ``maps`` is padded
+    beyond them (``pad_grid``), None when it is not."""
 
     origin: jnp.ndarray
     spacing: jnp.ndarray
     maps: jnp.ndarray
+    dims: jnp.ndarray | None = None
+
+
+PAD_POINTS = 16  # grid points per axis are padded to a multiple of this (6 A at 0.375 A)
+
+
+def pad_grid(grid: Grid, multiple: int = PAD_POINTS) -> Grid:
+    """The same grid with its maps zero-padded to a multiple of ``multiple`` points per axis
+    and ``dims`` recording the real extent: energies are bitwise unchanged (``inter_grid``
+    interpolates and penalises against ``dims``; the padding is never read), but boxes of
+    similar size share array shapes, hence compiled kernels (the persistent compilation cache
+    then serves a new box without compiling)."""
+    if grid.dims is not None:
+        return grid
+    maps = np.asarray(grid.maps)
+    real = maps.shape[1:]
+    pad = [(0, 0)] + [(0, (-n) % multiple) for n in real]
+    return Grid(grid.origin, grid.spacing, jnp.asarray(np.pad(maps, pad)),
+                jnp.asarray(real, jnp.int32))  # fmt: skip
 
 
 @jax.jit
