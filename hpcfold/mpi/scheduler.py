@@ -2,7 +2,10 @@
 
 ``WorkQueue`` is the policy (pure Python, tested without MPI): chunks go out in the given order
 (largest bucket first), a chunk that raised is retried once on another rank (the same rank when
-it is the only worker), then its ligands are failed. ``run_scheduler`` is the MPI loop: it waits
+it is the only worker), then its ligands are failed. A worker holds at most ``MAX_AHEAD`` chunks
+(one in the kernel, one read ahead): MPI workers ask for that many once, then every result they
+send asks for one more, so a chunk costs one message each way. ``run_scheduler`` is the MPI
+loop: it waits
 with ``Iprobe`` and an exponential back-off sleep (MPICH's blocking receives busy-poll a core)
 so rank 0 leaves the cores to the workers. This module never imports JAX.
 """

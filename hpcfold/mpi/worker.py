@@ -1,6 +1,7 @@
 """Worker loop: fetch chunks ahead of time, run the docking kernel, send results to rank 0.
 
-A fetcher thread asks rank 0 for the next chunk and reads its ligands from the feature store
+A fetcher thread receives the next chunk (``MPIChannel``: two are asked for at start, then each
+result sent asks for one more) and reads its ligands from the feature store
 while the current chunk runs in the kernel (JAX releases the GIL), so the device does not wait
 on I/O; it keeps exactly one chunk ready. The kernel is a plain function argument
 ``kernel(records) -> list[DockResult | Failure]`` (``engine.dock_ligands`` bound to a context in
