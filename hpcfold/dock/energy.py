@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hpcfold.dock.batch import LigandArrays, ReceptorAtoms
-from hpcfold.dock.tables import CUTOFF2, FACTOR, N_SAMPLES, Tables, xs_radii
+from hpcfold.dock.tables import CUTOFF2, FACTOR, N_SAMPLES, TERM_SHAPES, Tables, xs_radii
 from hpcfold.types import N_XS, XS_ACCEPTOR, XS_DONOR, XS_HYDROPHOBIC
 
 
@@ -147,12 +147,6 @@ def intra(
     return jnp.sum(jnp.where(ok, curl(e, cap), 0.0))
 
 
-# Analytic term shapes per function (as ``tables.term_samples``), in surface distance d (A):
-# gauss1 width, gauss2 (offset, width) or None, slope_step (bad, good) ends of hydrophobic, hbond.
-_ANALYTIC = {
-    "vina": {"g1": 0.5, "g2": (3.0, 2.0), "hydro": (1.5, 0.5), "hbond": (0.0, -0.7)},
-    "vinardo": {"g1": 0.8, "g2": None, "hydro": (2.5, 0.0), "hbond": (0.0, -0.6)},
-}
 _TINY_R2 = 1e-12  # A^2: floor under r^2 before the square root (coincident / padded atoms)
 
 
@@ -197,7 +191,7 @@ def intra_pairs(lig: LigandArrays, name: str, weights) -> IntraPairs:
 def _pair_energy_and_slope(name: str, w: tuple, r2, pp: IntraPairs, cap):
     """Capped weighted pair energies f (N, N) kcal/mol (times ``pp.count``) and df/dr2, both 0
     for unlisted pairs and r >= 8 A. r2 (N, N) A^2; the square root sees a safe input."""
-    shape = _ANALYTIC[name]
+    shape = TERM_SHAPES[name]
     ok = (pp.count > 0) & (r2 < CUTOFF2)
     r = jnp.sqrt(jnp.maximum(jnp.where(ok, r2, 1.0), _TINY_R2))
     d = r - pp.r_sum
@@ -260,7 +254,7 @@ def intra_analytic(
     math made XLA emit scalar code). Unlisted / masked pairs and pairs beyond the cutoff
     contribute exactly 0 to the value and gradient; coincident atoms give finite ones.
     """
-    if name not in _ANALYTIC:
+    if name not in TERM_SHAPES:
         raise ValueError(f"unknown scoring function {name!r} (vina or vinardo)")
     w = tuple(float(x) for x in weights)[:5]
     pp = intra_pairs(lig, name, w) if pairs is None else pairs

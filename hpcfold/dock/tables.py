@@ -28,6 +28,15 @@ DEFAULT_WEIGHTS = {
 }
 
 
+# Term shapes in surface distance d = r - R_i - R_j (A), shared by the tables and the search's
+# analytic intra term (energy.intra_analytic): gauss1 width; gauss2 (offset, width) or None;
+# slope_step (bad, good) ends of hydrophobic and hbond. Repulsion is d^2 for d < 0 in both.
+TERM_SHAPES = {
+    "vina": {"g1": 0.5, "g2": (3.0, 2.0), "hydro": (1.5, 0.5), "hbond": (0.0, -0.7)},
+    "vinardo": {"g1": 0.8, "g2": None, "hydro": (2.5, 0.0), "hbond": (0.0, -0.6)},
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class ScoringParams:
     """Scoring function choice. weights: (gauss1, gauss2, repulsion, hydrophobic, hbond, rot) or
@@ -106,16 +115,14 @@ def term_samples(name: str) -> np.ndarray:
     hydro = (XS_HYDROPHOBIC[:, None] & XS_HYDROPHOBIC[None, :])[:, :, None]
     hb = (XS_DONOR[:, None] & XS_ACCEPTOR[None, :]) | (XS_ACCEPTOR[:, None] & XS_DONOR[None, :])
     hb = hb[:, :, None]
+    shape = TERM_SHAPES[name]
     out = np.zeros((5, N_XS, N_XS, N_SAMPLES))
-    if name == "vina":
-        out[0] = np.exp(-((d / 0.5) ** 2))
-        out[1] = np.exp(-(((d - 3.0) / 2.0) ** 2))
-        out[3] = np.where(hydro, _slope_step(1.5, 0.5, d), 0.0)
-        out[4] = np.where(hb, _slope_step(0.0, -0.7, d), 0.0)
-    else:
-        out[0] = np.exp(-((d / 0.8) ** 2))
-        out[3] = np.where(hydro, _slope_step(2.5, 0.0, d), 0.0)
-        out[4] = np.where(hb, _slope_step(0.0, -0.6, d), 0.0)
+    out[0] = np.exp(-((d / shape["g1"]) ** 2))
+    if shape["g2"] is not None:
+        off, width = shape["g2"]
+        out[1] = np.exp(-(((d - off) / width) ** 2))
+    out[3] = np.where(hydro, _slope_step(*shape["hydro"], d), 0.0)
+    out[4] = np.where(hb, _slope_step(*shape["hbond"], d), 0.0)
     out[2] = np.where(d < 0, d * d, 0.0)
     return np.where(inside, out, 0.0)
 

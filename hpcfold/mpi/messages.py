@@ -15,8 +15,9 @@
   float64[5]              ``INFO_FLOAT`` values (t_start, t_done, busy_s, wall_s, busy)
   int64[3 n_items]        per item: kind (0 result, 1 failure), modes M, atoms n
   float64[n_items]        per item: kernel seconds (results)
-  UTF-8 text, padded      ``"\\x1f".join([device, host, error, *ligand ids])``
-  UTF-8 JSON, padded      only when needed: other ``info`` keys and failure details
+  UTF-8 text, padded      ``"\\x1f".join([device, host, *ligand ids])``
+  UTF-8 JSON, padded      only when needed: other ``info`` keys, failure details, the
+                          error text, ligand ids that contain ``\\x1f``
   float32[...]            per result: coords M*n*3, affinity M, inter M, intra M, terms M*5
   ======================  ==============================================================
 - final    (worker -> 0, ``TAG_FINAL``): ``uint8`` UTF-8 JSON of the rank's statistics.
@@ -34,7 +35,7 @@ from hpcfold.types import DockResult, Failure, Reason
 TAG_REQUEST, TAG_ASSIGN, TAG_RESULT, TAG_FINAL = 11, 12, 13, 14
 STOP = -1
 MAGIC = 0x3256_4350_4648  # b"HFPCV2" read as a little-endian integer
-SEP = "\x1f"  # ASCII unit separator: never in ligand ids (readers strip control characters)
+SEP = "\x1f"  # ASCII unit separator between the message's short strings
 INFO_INT = ("chunk_id", "attempt", "rank")
 INFO_STR = ("device", "host")
 INFO_FLOAT = ("t_start", "t_done", "busy_s", "wall_s", "busy")
@@ -113,14 +114,17 @@ def encode_result(
         else:
             extra[key] = val
     strs = [info[k] if mask >> (3 + i) & 1 else "" for i, k in enumerate(INFO_STR)]
-    texts = [*strs, error or "", *ids]
-    if any(SEP in t for t in texts) or error == "":
-        raise ValueError("ligand ids, device, host and error must not contain \\x1f or be ''")
-    text = SEP.join(texts).encode()
-    js = json.dumps({"info": extra, "fail": fails, "err": error is not None}).encode()
-    if not extra and not fails:
-        js = b""
-    mask |= (error is not None) << 10
+    tail: dict = {}  # rare data, as JSON: other info keys, failures, an error, odd ids
+    if extra:
+        tail["info"] = extra
+    if fails:
+        tail["fail"] = fails
+    if error is not None:
+        tail["err"] = str(error)
+    if any(SEP in i for i in ids):  # a control character in a file's title: JSON carries it
+        tail["ids"], ids = ids, []
+    text = SEP.join([*strs, *ids]).encode()
+    js = json.dumps(tail).encode() if tail else b""
     head[:4] = (MAGIC, n, len(text), len(js))
     head[7] = mask
     data = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
@@ -156,7 +160,8 @@ def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, st
     ints = struct.unpack_from(f"<{3 * n}q", view, _HEAD)
     secs = struct.unpack_from(f"<{n}d", view, _HEAD + 24 * n)
     texts = bytes(view[t0 : t0 + tlen]).decode().split(SEP)
-    extra = json.loads(bytes(view[j0 : j0 + jlen])) if jlen else {"info": {}, "fail": {}}
+    tail = json.loads(bytes(view[j0 : j0 + jlen])) if jlen else {}
+    ids = tail.get("ids") or texts[2:]
     data = np.frombuffer(view, np.float32, offset=d0)
     info: dict = {}
     for i, (key, val) in enumerate(zip(INFO_INT, (chunk_id, attempt, rank))):
@@ -168,13 +173,13 @@ def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, st
     for i, key in enumerate(INFO_FLOAT):
         if mask >> (5 + i) & 1:
             info[key] = floats[i]
-    info.update(extra["info"])
-    error = texts[2] if mask >> 10 & 1 else None
+    info.update(tail.get("info", {}))
+    error = tail.get("err")
     items: list[DockResult | Failure] = []
     pos = 0
     for k in range(n):
         kind, m, na = ints[3 * k : 3 * k + 3]
-        lig_id = texts[3 + k]
+        lig_id = ids[k]
         if kind == 0:
             a = pos + m * na * 3
             end = a + 8 * m
@@ -193,7 +198,7 @@ def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, st
             )
             pos = end
         else:
-            src, smi, reason, message = extra["fail"][str(k)]
+            src, smi, reason, message = tail["fail"][str(k)]
             items.append(Failure(lig_id, src, smi, Reason(reason), message))
     if pos != data.size:
         raise ValueError(f"result message has {data.size - pos} unread values")

@@ -58,8 +58,15 @@ def test_result_keeps_other_info_keys_and_types():
     bad = msg.encode_result(items, {"chunk_id": 1})
     with pytest.raises(ValueError, match="shorter"):
         msg.decode_result(bad[:-4])
-    with pytest.raises(ValueError):
-        msg.encode_result([make_result("a\x1fb", 1, 1, 0)], {})
+    # a control character in an SDF title or an error text must not break the message
+    odd = [
+        make_result("a\x1fb", 1, 1, 0),
+        Failure("c\x1f", "f.sdf:3", "C", Reason.PARSE_ERROR, "x"),
+    ]
+    got, ginfo, err = msg.decode_result(msg.encode_result(odd, {"host": "h\x1f"}, "boom\x1f"))
+    assert [g.lig_id for g in got] == ["a\x1fb", "c\x1f"] and got[1] == odd[1]
+    assert ginfo == {"host": "h\x1f"} and err == "boom\x1f"
+    assert msg.decode_result(msg.encode_result(None, {}, ""))[2] == ""  # empty error: still one
 
 
 def test_error_result_and_bad_input():
