@@ -71,6 +71,7 @@ progress_interval: 1
         ("device: {mode: tpu}", "device.mode must be auto, cpu or gpu"),
         ("device: {gpu_memory_fraction: 1.5}", "gpu_memory_fraction"),
         ("chunk_size: 0", "chunk_size must be >= 1"),
+        ("commit_interval: -1", "commit_interval must be >= 0"),
         ("device: {cpu_threads: 0}", "device.cpu_threads must be >= 1"),
         ("chunk_size: 2.5", "'chunk_size' must be an integer"),
         ("chunk_size: true", "'chunk_size' must be an integer"),
