@@ -22,6 +22,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import sys
 import time
 import zlib
@@ -103,6 +104,11 @@ def cmd_prep_dude(args) -> None:
     print(f"wrote {n} ligands to {out}")
 
 
+def _fabp4_ligands(args) -> list[pathlib.Path]:
+    """The fabp4 set's PDBQT files: every ``--every``-th, at most ``--limit``."""
+    return sorted((args.work / "fabp4").glob("*.pdbqt"))[:: args.every][: args.limit or None]
+
+
 def _targets(args):
     """(id, receptor, ligand, box) for the chosen set."""
     if args.set == "redock42":
@@ -111,8 +117,7 @@ def _targets(args):
             lig = args.work / "redock42" / cid / "ligand_rand.pdbqt"
             yield cid, REDOCK / cid / "receptor.pdbqt", lig, REDOCK / cid / "box.txt"
     else:
-        ligs = sorted((args.work / "fabp4").glob("*.pdbqt"))[:: args.every][: args.limit or None]
-        for lig in ligs:
+        for lig in _fabp4_ligands(args):
             tgt = DATA / "dude" / "fabp4"
             yield lig.stem, tgt / "receptor.pdbqt", lig, tgt / "box.txt"
 
@@ -213,7 +218,7 @@ def cmd_screen(args) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_scaling import rates
 
-    ligs = sorted((args.work / "fabp4").glob("*.pdbqt"))[:: args.every][: args.limit or None]
+    ligs = _fabp4_ligands(args)
     tag = f"hpcfold_{args.preset}{args.tag}_screen{args.workers}_fabp4"
     d = args.work / tag
     d.mkdir(parents=True, exist_ok=True)
@@ -229,7 +234,9 @@ def cmd_screen(args) -> None:
     for run in ("warm", "timed"):
         out = d / f"{run}.h5"
         for old in (out, d / f"{run}.features.h5"):
-            subprocess.run(["rm", "-rf", str(old), str(old) + ".parts", str(old) + ".shards"])
+            pathlib.Path(old).unlink(missing_ok=True)  # a fresh store each run
+            for folder in (f"{old}.parts", f"{old}.shards"):
+                shutil.rmtree(folder, ignore_errors=True)
         cfg = d / f"{run}.yaml"
         cfg.write_text(
             f"receptor: {tgt / 'receptor.pdbqt'}\nbox: {{vina_config: {tgt / 'box.txt'}}}\n"
