@@ -37,13 +37,18 @@ def noop_kernel(records):
     return [DockResult(f"L{i}", c, z, z, z, t) for i in records]
 
 
-def inner(n_chunks: int, out: str) -> None:
+def inner(n_chunks: int, out: str, pin: bool = False) -> None:
     from hpcfold.mpi.comm import abort_on_exception, world
     from hpcfold.mpi.scheduler import Task, WorkQueue, run_scheduler
     from hpcfold.mpi.worker import MPIChannel, run_worker
 
     comm = world()
     rank = comm.Get_rank()
+    if pin:  # rank 0 alone on the first core, every worker on the others
+        import psutil
+
+        cores = sorted(psutil.Process().cpu_affinity())
+        psutil.Process().cpu_affinity(cores[:1] if rank == 0 else cores[1:] or cores)
     with abort_on_exception(comm, "bench"):
         comm.Barrier()  # everyone started (python and mpi4py imported) before the clock runs
         if rank != 0:
@@ -99,10 +104,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunk-seconds", type=float, default=32.0)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--pin", action="store_true",
+                    help="rank 0 alone on one core, the workers share the others")  # fmt: skip
     ap.add_argument("--inner", metavar="OUT")
     args = ap.parse_args()
     if args.inner:
-        inner(args.chunks, args.inner)
+        inner(args.chunks, args.inner, args.pin)
         return
     mpiexec = pathlib.Path(sys.executable).with_name("mpiexec")
     rates, caps = [], []
@@ -110,6 +117,7 @@ def main() -> None:
         with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
             cmd = [str(mpiexec), "-n", str(args.ranks), sys.executable, __file__,
                    "--chunks", str(args.chunks), "--inner", tmp.name]  # fmt: skip
+            cmd += ["--pin"] if args.pin else []
             subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
             res = json.loads(pathlib.Path(tmp.name).read_text())
         rates.append(res["rate"])

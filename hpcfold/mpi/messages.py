@@ -11,7 +11,7 @@
   ======================  ==============================================================
   int64[8]                magic, n_items, text bytes, JSON bytes, chunk_id, attempt, rank,
                           bit mask of the fixed ``info`` keys present (``INFO_INT``, then
-                          ``INFO_STR``, then ``INFO_FLOAT``)
+                          ``INFO_STR``, then ``INFO_FLOAT``; bit 10: an error text follows)
   float64[5]              ``INFO_FLOAT`` values (t_start, t_done, busy_s, wall_s, busy)
   int64[3 n_items]        per item: kind (0 result, 1 failure), modes M, atoms n
   float64[n_items]        per item: kernel seconds (results)
@@ -42,6 +42,10 @@ INFO_FLOAT = ("t_start", "t_done", "busy_s", "wall_s", "busy")
 _HEAD = 8 * 8 + 5 * 8  # bytes of the two fixed sections
 _FIXED = struct.Struct("<8q5d")
 _I64 = struct.Struct("<q")
+_INFO_KEYS = (*INFO_INT, *INFO_STR, *INFO_FLOAT)
+_ALL_INFO = (1 << len(_INFO_KEYS)) - 1
+_ERR_BIT = len(_INFO_KEYS)  # mask bit: the JSON part holds an error text
+_EMPTY: dict = {}
 
 
 def encode_assign(chunk_id: int, attempt: int, bucket: int, indices: np.ndarray) -> np.ndarray:
@@ -126,7 +130,7 @@ def encode_result(
     text = SEP.join([*strs, *ids]).encode()
     js = json.dumps(tail).encode() if tail else b""
     head[:4] = (MAGIC, n, len(text), len(js))
-    head[7] = mask
+    head[7] = mask | (error is not None) << _ERR_BIT
     data = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     t0 = _HEAD + 32 * n
     j0 = t0 + _pad8(len(text))
@@ -142,64 +146,85 @@ def encode_result(
     return out
 
 
+def _new_result(lig_id, coords, affinity, inter, intra, terms, seconds) -> DockResult:
+    """``DockResult(...)`` without the frozen dataclass's per-field ``object.__setattr__``
+    (a third of rank 0's decoding time per ligand); the fields are the same."""
+    obj = object.__new__(DockResult)
+    obj.__dict__.update(lig_id=lig_id, coords=coords, affinity=affinity, inter=inter,
+                        intra=intra, terms=terms, seconds=seconds)  # fmt: skip
+    return obj
+
+
+def _info(mask: int, ints: tuple, texts: list, floats: tuple) -> dict:
+    if mask == _ALL_INFO:  # the worker's usual message: every fixed key present
+        return dict(zip(_INFO_KEYS, (*ints, texts[0], texts[1], *floats)))
+    info: dict = {}
+    for i, (key, val) in enumerate(zip(_INFO_KEYS, (*ints, *texts[:2], *floats))):
+        if mask >> i & 1:
+            info[key] = val
+    return info
+
+
+def result_header(buf: np.ndarray) -> tuple[int, bool]:
+    """-> (chunk_id, the chunk raised): what the scheduler needs to hand out the next chunk
+    before it decodes the rest (``decode_result`` validates the whole message)."""
+    head = _FIXED.unpack_from(_view(buf))
+    return int(head[4]), bool(head[3]) and head[7] >> _ERR_BIT & 1 == 1
+
+
+def _view(buf) -> memoryview:
+    view = memoryview(buf)
+    if view.format != "B" or view.ndim != 1 or not view.c_contiguous:
+        view = memoryview(np.ascontiguousarray(buf, dtype=np.uint8)).cast("B")
+    if len(view) < _HEAD or _I64.unpack_from(view)[0] != MAGIC:
+        raise ValueError("not an hpcfold result message")
+    return view
+
+
 def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, str | None]:
     """Inverse of ``encode_result`` -> (items, info, error). Arrays are views into ``buf``.
 
-    Header fields are read with ``struct`` (a few numpy calls cost more than the whole
-    header): rank 0 decodes one of these per chunk and its time per chunk bounds the job size.
+    Header fields are read with ``struct`` and items are built without per-field numpy calls
+    (a few numpy calls cost more than the whole header): rank 0 decodes one of these per
+    chunk, and its time per chunk bounds the job size (bench/bench_scheduler.py).
     """
-    view = memoryview(np.ascontiguousarray(buf, dtype=np.uint8)).cast("B")
-    if len(view) < _HEAD or _I64.unpack_from(view)[0] != MAGIC:
-        raise ValueError("not an hpcfold result message")
+    view = _view(buf)
     _, n, tlen, jlen, chunk_id, attempt, rank, mask, *floats = _FIXED.unpack_from(view)
     t0 = _HEAD + 32 * n
-    j0 = t0 + _pad8(tlen)
-    d0 = j0 + _pad8(jlen)
-    if n < 0 or d0 > len(view) or (len(view) - d0) % 4:
+    j0 = t0 + tlen + (-tlen) % 8
+    d0 = j0 + jlen + (-jlen) % 8
+    size = len(view)
+    if n < 0 or d0 > size or (size - d0) % 4:
         raise ValueError("result message is shorter than its header says")
-    ints = struct.unpack_from(f"<{3 * n}q", view, _HEAD)
-    secs = struct.unpack_from(f"<{n}d", view, _HEAD + 24 * n)
-    texts = bytes(view[t0 : t0 + tlen]).decode().split(SEP)
-    tail = json.loads(bytes(view[j0 : j0 + jlen])) if jlen else {}
+    ints = struct.unpack_from(f"<{3 * n}q", view, _HEAD) if n else ()
+    secs = struct.unpack_from(f"<{n}d", view, _HEAD + 24 * n) if n else ()
+    texts = str(view[t0 : t0 + tlen], "utf-8").split(SEP)
+    tail = json.loads(bytes(view[j0 : j0 + jlen])) if jlen else _EMPTY
     ids = tail.get("ids") or texts[2:]
-    data = np.frombuffer(view, np.float32, offset=d0)
-    info: dict = {}
-    for i, (key, val) in enumerate(zip(INFO_INT, (chunk_id, attempt, rank))):
-        if mask >> i & 1:
-            info[key] = val
-    for i, key in enumerate(INFO_STR):
-        if mask >> (3 + i) & 1:
-            info[key] = texts[i]
-    for i, key in enumerate(INFO_FLOAT):
-        if mask >> (5 + i) & 1:
-            info[key] = floats[i]
-    info.update(tail.get("info", {}))
+    info = _info(mask & _ALL_INFO, (chunk_id, attempt, rank), texts, floats)
+    if "info" in tail:
+        info.update(tail["info"])
     error = tail.get("err")
+    data = np.frombuffer(view, np.float32, offset=d0)
+    n_data = data.size
     items: list[DockResult | Failure] = []
     pos = 0
     for k in range(n):
         kind, m, na = ints[3 * k : 3 * k + 3]
-        lig_id = ids[k]
         if kind == 0:
             a = pos + m * na * 3
             end = a + 8 * m
-            if end > data.size:
+            if end > n_data:
                 raise ValueError("result message is shorter than its header says")
             items.append(
-                DockResult(
-                    lig_id,
-                    data[pos:a].reshape(m, na, 3),
-                    data[a : a + m],
-                    data[a + m : a + 2 * m],
-                    data[a + 2 * m : a + 3 * m],
-                    data[a + 3 * m : end].reshape(m, 5),
-                    secs[k],
-                )  # fmt: skip
+                _new_result(ids[k], data[pos:a].reshape(m, na, 3), data[a : a + m],
+                            data[a + m : a + 2 * m], data[a + 2 * m : a + 3 * m],
+                            data[a + 3 * m : end].reshape(m, 5), secs[k])  # fmt: skip
             )
             pos = end
         else:
             src, smi, reason, message = tail["fail"][str(k)]
-            items.append(Failure(lig_id, src, smi, Reason(reason), message))
-    if pos != data.size:
-        raise ValueError(f"result message has {data.size - pos} unread values")
+            items.append(Failure(ids[k], src, smi, Reason(reason), message))
+    if pos != n_data:
+        raise ValueError(f"result message has {n_data - pos} unread values")
     return items, info, error

@@ -161,9 +161,9 @@ def run_scheduler(
         if tag == msg.TAG_RESULT:  # a chunk's outcome, and the request for the next one
             buf = np.empty(status.count, np.uint8)
             recv([buf, MPI.BYTE], source=src, tag=tag)
-            items, info, error = msg.decode_result(buf)
-            task = queue.in_flight[info["chunk_id"]][0]
-            state, sends = queue.complete(task.chunk_id, src, ok=error is None, more=True)
+            chunk_id, raised = msg.result_header(buf)  # enough to hand out the next chunk
+            task = queue.in_flight[chunk_id][0]
+            state, sends = queue.complete(chunk_id, src, ok=not raised, more=True)
         elif tag == msg.TAG_REQUEST:
             recv([reqbuf, MPI.INT64_T], source=src, tag=tag)
             sends = queue.request(src, int(reqbuf[1]))
@@ -176,7 +176,8 @@ def run_scheduler(
             raise RuntimeError(f"unexpected message tag {tag} from rank {src}")
         for rank, new_task in sends:  # hand out work first, then write
             send_assignment(comm, rank, new_task)
-        if tag == msg.TAG_RESULT:
+        if tag == msg.TAG_RESULT:  # the worker already has its next chunk: decode, store
+            items, info, error = msg.decode_result(buf)
             on_result(task, items, info, error, state)
         busy += clock() - t0
         cpu += cpu_clock() - c0

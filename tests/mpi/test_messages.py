@@ -80,3 +80,21 @@ def test_error_result_and_bad_input():
 
 def test_json_round_trip():
     assert msg.decode_json(msg.encode_json({"a": [1, 2], "b": "é"})) == {"a": [1, 2], "b": "é"}
+
+
+def test_result_header_and_decoded_results_are_plain_frozen_dock_results():
+    items = [make_result("a", 2, 3, 0)]
+    ok = msg.encode_result(items, {"chunk_id": 12, "rank": 1})
+    assert msg.result_header(ok) == (12, False)
+    for error in ("boom", ""):  # an empty error text still marks the chunk as raised
+        assert msg.result_header(msg.encode_result(None, {"chunk_id": 5}, error)) == (5, True)
+    with pytest.raises(ValueError, match="not an hpcfold"):
+        msg.result_header(np.zeros(128, np.uint8))
+    got = msg.decode_result(ok)[0][0]
+    assert type(got) is DockResult and vars(got).keys() == vars(items[0]).keys()
+    with pytest.raises(AttributeError):
+        got.lig_id = "b"  # still frozen
+    # a copy that is not contiguous or not uint8 decodes the same
+    wide = np.zeros(2 * len(ok), np.uint8)
+    wide[::2] = ok
+    assert msg.decode_result(wide[::2])[0][0].lig_id == "a"
