@@ -217,9 +217,15 @@ def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, st
             if end > n_data:
                 raise ValueError("result message is shorter than its header says")
             items.append(
-                _new_result(ids[k], data[pos:a].reshape(m, na, 3), data[a : a + m],
-                            data[a + m : a + 2 * m], data[a + 2 * m : a + 3 * m],
-                            data[a + 3 * m : end].reshape(m, 5), secs[k])  # fmt: skip
+                _new_result(
+                    ids[k],
+                    data[pos:a].reshape(m, na, 3),
+                    data[a : a + m],
+                    data[a + m : a + 2 * m],
+                    data[a + 2 * m : a + 3 * m],
+                    data[a + 3 * m : end].reshape(m, 5),
+                    secs[k],
+                )  # fmt: skip
             )
             pos = end
         else:
