@@ -154,8 +154,9 @@ class IntraPairs(NamedTuple):
     """Dense per-atom-pair constants of ``intra_analytic`` (N atoms); they depend on the ligand's
     types and pair list only, so a search computes them once per ligand (``intra_pairs``).
 
-    count (N, N) f32: how often (i, j) is listed in ``lig.pairs`` (masked pairs and pairs with an
-    untyped atom not counted; 0 for every other entry); r_sum (N, N) A: R[xs i] + R[xs j] (XS
+    count (N, N) f32, symmetric: how often the pair {i, j} is listed in ``lig.pairs``, half in
+    (i, j) and half in (j, i) (masked pairs and pairs with an untyped atom not counted; 0 for
+    every other entry); r_sum (N, N) A: R[xs i] + R[xs j] (XS
     radii of the scoring function); w_hydro, w_hbond (N, N) kcal/mol: the hydrophobic weight for
     two hydrophobic atoms, the hbond weight for a donor-acceptor pair, else 0; unit () f32: 1.0,
     computed from the ligand at run time, not a compile-time constant (``intra_analytic``
@@ -183,7 +184,8 @@ def intra_pairs(lig: LigandArrays, name: str, weights) -> IntraPairs:
     i, j = lig.pairs[:, 0], lig.pairs[:, 1]
     ok = lig.pair_mask & (lig.xs[i] >= 0) & (lig.xs[j] >= 0)
     n = lig.xs.shape[0]
-    count = jnp.zeros((n, n), jnp.float32).at[i, j].add(ok.astype(jnp.float32))
+    half = 0.5 * ok.astype(jnp.float32)  # symmetric: (i, j) and (j, i) half each
+    count = jnp.zeros((n, n), jnp.float32).at[i, j].add(half).at[j, i].add(half)
     unit = jnp.where(lig.n_atoms >= 0, 1.0, -1.0).astype(jnp.float32)  # 1, not a constant
     return IntraPairs(count, *dense, unit)
 
@@ -216,20 +218,6 @@ def _pair_energy_and_slope(name: str, w: tuple, r2, pp: IntraPairs, cap):
     return jnp.where(ok, pp.count * f, 0.0), jnp.where(ok, pp.count * df, 0.0)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _pair_energy(name: str, w: tuple, r2, pp: IntraPairs, cap):
-    """Capped pair energies (N, N); derivative only in r2 (computed with the value: one fused
-    pass instead of autodiff's re-evaluations). pp and cap are treated as constants."""
-    return _pair_energy_and_slope(name, w, r2, pp, cap)[0]
-
-
-@_pair_energy.defjvp
-def _pair_energy_jvp(name, w, primals, tangents):
-    r2, pp, cap = primals
-    f, df = _pair_energy_and_slope(name, w, r2, pp, cap)
-    return f, df * tangents[0]
-
-
 def intra_analytic(
     coords: jnp.ndarray,
     lig: LigandArrays,
@@ -249,24 +237,50 @@ def intra_analytic(
     ``pairs``: ``intra_pairs(lig, name, weights)``, precomputed (else built here).
 
     Evaluated densely over all N x N atom pairs, weighted by ``pairs.count`` (0 off the pair
-    list): no gathers or scatters, r^2 summed per component, and the pair derivative from a
-    custom JVP, so the batched CPU program is a few vectorised loops (gathers fused into the
-    math made XLA emit scalar code). Unlisted / masked pairs and pairs beyond the cutoff
+    list): no gathers or scatters, r^2 summed per component, and the gradient in closed form
+    from a custom JVP (one pass over the pairs, then an (N, N) x (N, 3) product), so the
+    batched CPU program is a few vectorised loops (gathers fused into the math made XLA emit
+    scalar code). Unlisted / masked pairs and pairs beyond the cutoff
     contribute exactly 0 to the value and gradient; coincident atoms give finite ones.
     """
     if name not in TERM_SHAPES:
         raise ValueError(f"unknown scoring function {name!r} (vina or vinardo)")
     w = tuple(float(x) for x in weights)[:5]
     pp = intra_pairs(lig, name, w) if pairs is None else pairs
-    r2 = jnp.zeros(pp.count.shape, coords.dtype)
+    return _intra_dense(name, w, coords, pp, cap)
+
+
+def _pair_r2(c, unit):
+    """(N, N) squared distances of c (N, 3), summed per component (no (N, N, 3) temporary).
+
+    x / 1 (``unit``) is exact. A division is "expensive" to XLA's fusion, which then
+    materialises the (N,) components instead of recomputing the coordinates (e.g. the
+    kinematics producing them) for each of the N x N pairs: measured ~30% of a search kernel.
+    """
+    r2 = jnp.zeros((c.shape[0], c.shape[0]), c.dtype)
     for k in range(3):
-        # x / 1 is exact. A division is "expensive" to XLA's fusion, which then materialises the
-        # (N,) components instead of recomputing the coordinates (e.g. the kinematics producing
-        # them) for each of the N x N pairs: measured ~30% of a CPU search kernel.
-        c = coords[:, k] / pp.unit
-        dk = c[:, None] - c[None, :]
+        ck = c[:, k] / unit
+        dk = ck[:, None] - ck[None, :]
         r2 = r2 + dk * dk
-    return jnp.sum(_pair_energy(name, w, r2, pp, cap))
+    return r2
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _intra_dense(name: str, w: tuple, c, pp: IntraPairs, cap):
+    """Sum of the capped pair energies of coordinates c (N, 3) over the symmetric pair matrix
+    (``pp.count`` counts (i, j) and (j, i) half each, so the sum equals the pair list's)."""
+    return jnp.sum(_pair_energy_and_slope(name, w, _pair_r2(c, pp.unit), pp, cap)[0])
+
+
+@_intra_dense.defjvp
+def _intra_dense_jvp(name, w, primals, tangents):
+    """The gradient in closed form, from one pass over the N x N pairs: with s_ij = df/dr2
+    (symmetric), dE/dc_i = 4 (c_i sum_j s_ij - sum_j s_ij c_j), an (N, N) x (N, 3) product,
+    so reverse mode never re-reads N x N temporaries. pp and cap are treated as constants."""
+    c, pp, cap = primals
+    f, s = _pair_energy_and_slope(name, w, _pair_r2(c, pp.unit), pp, cap)
+    g = 4.0 * (c * jnp.sum(s, axis=1)[:, None] - s @ c)
+    return jnp.sum(f), jnp.sum(g * tangents[0])
 
 
 def inter_grid(
@@ -276,7 +290,16 @@ def inter_grid(
 
     Trilinear interpolation of ``grid.maps[xs]``, cap per atom, plus ``slope`` x (distance
     outside the grid, A, summed over axes) for atoms outside (clamped to the edge cell).
+    The gradient is Vina's, in closed form (a custom JVP: one pass, no autodiff temporaries):
+    the interpolation's derivative inside the grid scaled by the cap's, plus ``slope`` x the
+    side (-1, 0, 1) of the grid an atom is on, per axis.
     """
+    ok = lig.atom_mask & (lig.xs >= 0)
+    return _grid_energy(coords, jnp.maximum(lig.xs, 0), ok, grid, cap, slope)
+
+
+def _grid_terms(coords, t, ok, grid, cap, slope, want_grad: bool):
+    """-> energy () and, with ``want_grad``, its gradient (N, 3) (else None)."""
     maps = grid.maps
     # the box's grid points per axis (maps may be padded beyond them: ``grids.pad_grid``)
     dims = jnp.array(maps.shape[1:], jnp.int32) if grid.dims is None else grid.dims
@@ -288,10 +311,10 @@ def inter_grid(
     a = jnp.clip(a, 0, dims - 2)
     f = jnp.where(below, 0.0, jnp.where(above, 1.0, s - a))
     penalty = slope * jnp.sum(miss, axis=-1) * grid.spacing
-    t = jnp.maximum(lig.xs, 0)
     nx, ny, nz = maps.shape[1], maps.shape[2], maps.shape[3]
     flat = maps.reshape(-1)
     val = jnp.zeros(coords.shape[0], coords.dtype)
+    dval = [jnp.zeros(coords.shape[0], coords.dtype) for _ in range(3)]
     for dx in (0, 1):
         wx = f[:, 0] if dx else 1.0 - f[:, 0]
         for dy in (0, 1):
@@ -299,10 +322,35 @@ def inter_grid(
             for dz in (0, 1):
                 wz = f[:, 2] if dz else 1.0 - f[:, 2]
                 idx = ((t * nx + a[:, 0] + dx) * ny + a[:, 1] + dy) * nz + a[:, 2] + dz
-                val = val + wx * wy * wz * jnp.take(flat, idx)
-    e_atom = curl(val, cap) + penalty
-    ok = lig.atom_mask & (lig.xs >= 0)
-    return jnp.sum(jnp.where(ok, e_atom, 0.0))
+                v = jnp.take(flat, idx)
+                val = val + wx * wy * wz * v
+                if want_grad:  # d(weights)/df: +-1 along one axis
+                    dval[0] = dval[0] + (v if dx else -v) * wy * wz
+                    dval[1] = dval[1] + (v if dy else -v) * wx * wz
+                    dval[2] = dval[2] + (v if dz else -v) * wx * wy
+    e = jnp.sum(jnp.where(ok, curl(val, cap) + penalty, 0.0))
+    if not want_grad:
+        return e, None
+    vp = jnp.maximum(val, 0.0)
+    dcurl = jnp.where(val > 0, jnp.square(cap / (cap + vp)), 1.0)
+    inside = ~(below | above)
+    side = above.astype(coords.dtype) - below.astype(coords.dtype)
+    grad = jnp.where(inside, (dcurl / grid.spacing)[:, None] * jnp.stack(dval, axis=1), 0.0)
+    grad = grad + slope * side
+    return e, jnp.where(ok[:, None], grad, 0.0)
+
+
+@jax.custom_jvp
+def _grid_energy(coords, t, ok, grid, cap, slope):
+    return _grid_terms(coords, t, ok, grid, cap, slope, False)[0]
+
+
+@_grid_energy.defjvp
+def _grid_energy_jvp(primals, tangents):
+    """Only ``coords`` is differentiated (maps, types, cap and slope are constants)."""
+    coords, t, ok, grid, cap, slope = primals
+    e, g = _grid_terms(coords, t, ok, grid, cap, slope, True)
+    return e, jnp.sum(g * tangents[0])
 
 
 def affinity(inter, intra_e, intra_ref, n_rot, params) -> jnp.ndarray:
