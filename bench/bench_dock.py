@@ -164,8 +164,11 @@ def cmd_hpcfold(args) -> None:
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
     from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock import engine
+    from hpcfold.dock import engine, presets
 
+    if args.patch:  # e.g. --patch ls_trials=3 --patch ls_shrink=1: the preset, modified
+        patch = {k: int(v) for k, v in (kv.split("=", 1) for kv in args.patch)}
+        presets.PRESETS[args.preset] = {**presets.PRESETS[args.preset], **patch}
     tag = f"hpcfold_{args.preset}{args.tag}_{args.set}"
     outdir = args.work / tag
     outdir.mkdir(parents=True, exist_ok=True)
@@ -375,6 +378,8 @@ def main(argv=None) -> int:
             p.add_argument("--tag", default="")
             p.add_argument("--exhaustiveness", type=int, default=0)
             p.add_argument("--n-steps", type=int, default=0)
+            p.add_argument("--patch", action="append", default=[], metavar="KEY=VALUE",
+                           help="override a preset key (hpcfold.dock.presets.PRESETS)")  # fmt: skip
     p = sub.add_parser("screen")
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--every", type=int, default=1)

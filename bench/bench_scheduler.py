@@ -37,7 +37,34 @@ def noop_kernel(records):
     return [DockResult(f"L{i}", c, z, z, z, t) for i in records]
 
 
-def inner(n_chunks: int, out: str, pin: bool = False) -> None:
+def flood_worker(comm) -> None:
+    """A minimal worker for ``--flood``: no threads, no kernel; it answers every assignment at
+    once with a pre-encoded one-ligand result (its chunk id patched in), so the workers produce
+    results faster than rank 0 can take them and rank 0's own cost per chunk is what limits."""
+    from mpi4py import MPI
+
+    from hpcfold.mpi import messages as msg
+    from hpcfold.mpi.scheduler import MAX_AHEAD
+
+    rank = comm.Get_rank()
+    info = {"chunk_id": 0, "attempt": 0, "rank": rank, "device": "none", "host": "h",
+            "t_start": 0.0, "t_done": 0.0, "busy_s": 0.0, "wall_s": 0.0, "busy": 0.0}  # fmt: skip
+    result = msg.encode_result(noop_kernel([0]), info)
+    ids = result[32:40].view(np.int64)  # header field 4: chunk_id
+    comm.Send([np.array([rank, MAX_AHEAD], np.int64), MPI.INT64_T], dest=0, tag=msg.TAG_REQUEST)
+    status, buf = MPI.Status(), np.empty(64, np.int64)
+    while True:
+        comm.Probe(source=0, tag=msg.TAG_ASSIGN, status=status)
+        n = status.Get_count(MPI.INT64_T)
+        comm.Recv([buf[:n], MPI.INT64_T], source=0, tag=msg.TAG_ASSIGN)
+        if buf[0] == msg.STOP:
+            break
+        ids[0] = buf[0]
+        comm.Send([result, MPI.BYTE], dest=0, tag=msg.TAG_RESULT)
+    comm.Send([msg.encode_json({"rank": rank}), MPI.BYTE], dest=0, tag=msg.TAG_FINAL)
+
+
+def inner(n_chunks: int, out: str, pin: bool = False, flood: bool = False) -> None:
     from hpcfold.mpi.comm import abort_on_exception, world
     from hpcfold.mpi.scheduler import Task, WorkQueue, run_scheduler
     from hpcfold.mpi.worker import MPIChannel, run_worker
@@ -51,6 +78,9 @@ def inner(n_chunks: int, out: str, pin: bool = False) -> None:
         psutil.Process().cpu_affinity(cores[:1] if rank == 0 else cores[1:] or cores)
     with abort_on_exception(comm, "bench"):
         comm.Barrier()  # everyone started (python and mpi4py imported) before the clock runs
+        if rank != 0 and flood:
+            flood_worker(comm)
+            return
         if rank != 0:
             run_worker(MPIChannel(comm), lambda: (noop_kernel, "none"), lambda i: i.tolist(), rank)
             return
@@ -106,10 +136,12 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--pin", action="store_true",
                     help="rank 0 alone on one core, the workers share the others")  # fmt: skip
+    ap.add_argument("--flood", action="store_true",
+                    help="minimal workers that answer at once: rank 0 saturated")  # fmt: skip
     ap.add_argument("--inner", metavar="OUT")
     args = ap.parse_args()
     if args.inner:
-        inner(args.chunks, args.inner, args.pin)
+        inner(args.chunks, args.inner, args.pin, args.flood)
         return
     mpiexec = pathlib.Path(sys.executable).with_name("mpiexec")
     rates, caps = [], []
@@ -117,7 +149,7 @@ def main() -> None:
         with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
             cmd = [str(mpiexec), "-n", str(args.ranks), sys.executable, __file__,
                    "--chunks", str(args.chunks), "--inner", tmp.name]  # fmt: skip
-            cmd += ["--pin"] if args.pin else []
+            cmd += (["--pin"] if args.pin else []) + (["--flood"] if args.flood else [])
             subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
             res = json.loads(pathlib.Path(tmp.name).read_text())
         rates.append(res["rate"])

@@ -28,7 +28,15 @@ def _add(x, p, alpha):
     return x + alpha * p
 
 
-def bfgs(fun_and_grad, x0: jnp.ndarray, max_iters, increment=None, fun=None, max_trials=None):
+def bfgs(
+    fun_and_grad,
+    x0: jnp.ndarray,
+    max_iters,
+    increment=None,
+    fun=None,
+    max_trials=None,
+    shrink_on_fail: bool = False,
+):
     """Minimise with Vina's BFGS. Returns (x, f).
 
     fun_and_grad(x) -> (f (), g (n,)), g in the space ``increment(x, p, alpha)`` steps in
@@ -38,7 +46,11 @@ def bfgs(fun_and_grad, x0: jnp.ndarray, max_iters, increment=None, fun=None, max
     Search-speed options (defaults reproduce Vina): ``fun(x) -> f ()`` lets the line search try
     step lengths with the energy alone and take one gradient at the accepted point (a vmapped
     while loop runs as long as its slowest lane, so value-only trials matter); ``max_trials``
-    caps the halvings (default ``MAX_TRIALS`` = 10, Vina's).
+    caps the halvings (default ``MAX_TRIALS`` = 10, Vina's). ``shrink_on_fail``: when no step
+    length passes within ``max_trials``, stay at x and scale H by 0.5^max_trials, so the next
+    iteration goes on halving where this one stopped (Vina instead moves to the last trial
+    point). With a small ``max_trials`` a vmapped line search then costs a few evaluations per
+    iteration, not the slowest lane's ten, and a failed search never moves uphill.
     """
     n_trials = MAX_TRIALS if max_trials is None else int(max_trials)
     inc = increment or _add
@@ -64,25 +76,32 @@ def bfgs(fun_and_grad, x0: jnp.ndarray, max_iters, increment=None, fun=None, max
             return trial + 1, jnp.where(ok, alpha, alpha * 0.5), x_new, f1, g_new, ok
 
         init = (jnp.int32(0), jnp.asarray(1.0, dtype), x, f, g, jnp.asarray(False))
-        _, alpha, x_new, f1, g_new, _ = jax.lax.while_loop(cond, body, init)
+        _, alpha, x_new, f1, g_new, ok = jax.lax.while_loop(cond, body, init)
+        if shrink_on_fail:  # stay; alpha 0 skips the update below
+            x_new, f1, alpha = jnp.where(ok, x_new, x), jnp.where(ok, f1, f), alpha * ok
         if fun is not None:
             f1, g_new = fun_and_grad(x_new)
-        return alpha, x_new, f1, g_new
+        return alpha, x_new, f1, g_new, ok
 
     def cond(s):
-        step, _, _, _, _, done = s
+        step, _, _, _, _, done, _ = s
         return (step < max_iters) & ~done
 
     def body(s):
-        step, x, f, g, h, _ = s
+        step, x, f, g, h, _, scaled = s
         p = -h @ g
-        alpha, x_new, f1, g_new = line_search(x, f, g, p)
+        alpha, x_new, f1, g_new, ok = line_search(x, f, g, p)
         y = g_new - g
         gg = jnp.dot(g, g)
         stop = ~(gg >= GTOL * GTOL)  # Vina tests the previous gradient; NaN stops too
         yy = jnp.dot(y, y)
         scale = jnp.where(yy > 1e-30, alpha * jnp.dot(y, p) / jnp.where(yy > 1e-30, yy, 1.0), 1.0)
-        h = jnp.where((step == 0) & (jnp.abs(yy) > 1e-30), jnp.eye(n, dtype=dtype) * scale, h)
+        # Vina rescales H after the first step (with shrink_on_fail: the first that moved)
+        first = (step == 0) if not shrink_on_fail else (~scaled & ok)
+        h = jnp.where(first & (jnp.abs(yy) > 1e-30), jnp.eye(n, dtype=dtype) * scale, h)
+        if shrink_on_fail:
+            h = jnp.where(ok, h, h * (0.5**n_trials))
+            scaled = scaled | ok
         yp = jnp.dot(y, p)
         upd = alpha * yp >= _EPS_UPDATE
         r = 1.0 / jnp.where(upd, alpha * yp, 1.0)
@@ -96,10 +115,11 @@ def bfgs(fun_and_grad, x0: jnp.ndarray, max_iters, increment=None, fun=None, max
         h = jnp.where(upd, h_new, h)
         g_next = jnp.where(stop, g, g_new)
         h = jnp.where(stop, s[4], h)
-        return step + 1, x_new, f1, g_next, h, stop
+        return step + 1, x_new, f1, g_next, h, stop, scaled
 
-    init = (jnp.int32(0), x0, f0, g0, jnp.eye(n, dtype=dtype), jnp.asarray(False))
-    _, x, f, _, _, _ = jax.lax.while_loop(cond, body, init)
+    false = jnp.asarray(False)
+    init = (jnp.int32(0), x0, f0, g0, jnp.eye(n, dtype=dtype), false, false)
+    _, x, f, _, _, _, _ = jax.lax.while_loop(cond, body, init)
     better = f <= f0
     return jnp.where(better, x, x0), jnp.where(better, f, f0)
 

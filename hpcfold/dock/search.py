@@ -52,6 +52,7 @@ class SearchParams:
     final_caps: tuple[float, float] = (1000.0, 1000.0)  # Vina's authentic_v
     pos_amplitude: float = 2.0  # A, Vina's mutation amplitude
     ls_trials: int = 10  # line-search halvings per BFGS step (Vina: 10)
+    ls_shrink: bool = False  # a failed line search stays and shrinks H (``optimize.bfgs``)
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def run_chain(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: S
     last one re-optimises the chain's best pose with ``final_caps`` / ``final_iters``.
     """
     tors_mask = jnp.arange(t_pad) < n_tors
-    lopt = functools.partial(local_opt, max_trials=p.ls_trials)
+    lopt = functools.partial(local_opt, max_trials=p.ls_trials, shrink_on_fail=p.ls_shrink)
     k_start, k_steps = jax.random.split(key)
     start = random_pose(k_start, n_tors, t_pad, lo, hi)
     dtype = start.dtype

@@ -56,6 +56,25 @@ def test_bfgs_rosenbrock_decreases_and_nan_reverts():
     assert np.isfinite(float(fb))
 
 
+def test_bfgs_shrink_on_fail_stays_and_goes_on_halving():
+    """With ``shrink_on_fail`` a line search that fails within ``max_trials`` leaves x where it
+    is (never uphill) and the next iteration continues from a smaller step; Vina's rule keeps
+    the last (uphill) trial point, here one in another, deeper well."""
+
+    def e(x):  # a narrow well at 1e-3 (from 0: steps of alpha 1 and 1/2 land at 10 and 5,
+        x = x[0]  # uphill) and a deeper, wider one at 6
+        return jnp.minimum(0.5e4 * (x - 1e-3) ** 2, 100.0 * (x - 6.0) ** 2 - 50.0)
+
+    vg = jax.jit(jax.value_and_grad(e))
+    fun = lambda x: vg(x)[0]  # noqa: E731
+    x1, f1 = optimize.bfgs(vg, jnp.zeros(1), 1, fun=fun, max_trials=2, shrink_on_fail=True)
+    assert float(x1[0]) == 0.0 and float(f1) == float(vg(jnp.zeros(1))[0])  # failed: stayed
+    x, f = optimize.bfgs(vg, jnp.zeros(1), 40, fun=fun, max_trials=2, shrink_on_fail=True)
+    assert abs(float(x[0]) - 1e-3) < 1e-6 and float(f) < 1e-6  # the halving went on
+    xv, fv = optimize.bfgs(vg, jnp.zeros(1), 40, fun=fun, max_trials=2)
+    assert abs(float(xv[0]) - 6.0) < 1e-3 and float(fv) < -49.9  # Vina's rule jumped wells
+
+
 def test_local_optimize_improves_crystal_pose(shared_data):
     d = shared_data / "vina-example"
     lig = parse_ligand_pdbqt((d / "1iep_ligand.pdbqt").read_text(), "imatinib", "x")
