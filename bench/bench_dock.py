@@ -321,6 +321,9 @@ def cmd_table(args) -> None:
     import numpy as np
 
     logs = sorted(args.work.glob("*_redock42.jsonl"))
+    if args.only:  # e.g. --only vina_default,hpcfold_balanced_redock42: compare just those
+        logs = [p for p in logs if p.stem.removesuffix("_redock42") in args.only.split(",")
+                or p.stem in args.only.split(",")]  # fmt: skip
     rows = {
         p.stem: [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()] for p in logs
     }
@@ -392,6 +395,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=4)
     p = sub.add_parser("table")
     p.add_argument("--per-complex", action="store_true")
+    p.add_argument("--only", default="", help="comma-separated log names (without _redock42)")
     sub.add_parser("fabp4-table")
     args = ap.parse_args(argv)
     funcs = {
