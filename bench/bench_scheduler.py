@@ -1,6 +1,7 @@
 """Scheduler capacity: chunk hand-outs per second with a no-op kernel, ranks oversubscribed.
 
     python bench/bench_scheduler.py [--ranks 8] [--chunks 100000] [--repeats 3] [--write]
+        [--pin] [--flood]
 
 Launches ``mpiexec -n RANKS`` (the venv's) running the real ``run_scheduler`` on rank 0 and the
 real ``run_worker`` loop (fetcher thread, Iprobe back-off, result messages) on the others, with
@@ -8,6 +9,13 @@ a kernel that returns one tiny pose per ligand and chunks of one ligand. Prints 
 hand-outs per second over the repeats and the largest job it supports: workers = rate x chunk
 time (e.g. 64 ligands x 0.5 s on a CPU core = 32 s per chunk). ``--write`` also times the
 results store's crash-safe append (rank 0's other per-chunk cost) with realistic chunks.
+
+``--flood`` replaces the worker loop by minimal responders (no threads: each assignment is
+answered at once with a pre-encoded result), so that rank 0, not the workers, limits the rate:
+on 2 cores 7 threaded Python workers cannot produce results as fast as rank 0 takes them,
+and a rank 0 that waits between messages measures its cold wake-ups, not its capacity.
+``--pin`` puts rank 0 alone on the first core and the workers on the others (what a large job
+should do: give rank 0 a core). ``--ranks 5 --flood --pin``: 4 responders share one core.
 """
 
 from __future__ import annotations
