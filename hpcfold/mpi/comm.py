@@ -13,12 +13,14 @@ import logging
 import os
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 
 from hpcfold.errors import UserError
 
 LOG = logging.getLogger("hpcfold")
+ABORT_GRACE_S = 0.25  # seconds between printing a fatal error and MPI_Abort
 
 
 def world():
@@ -121,6 +123,9 @@ def _abort(comm, message: str, code: int) -> None:
         sys.stderr.write(message + "\n")
         sys.stderr.flush()
         sys.stdout.flush()
+        # the launcher forwards this rank's output through a pipe; Abort makes it kill every
+        # process, and the message was once lost on the way (tests/mpi): give it a moment
+        time.sleep(ABORT_GRACE_S)
     finally:
         comm.Abort(code)
         os._exit(code)  # Abort does not return; be sure anyway
