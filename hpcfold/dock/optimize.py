@@ -77,8 +77,9 @@ def bfgs(
 
         init = (jnp.int32(0), jnp.asarray(1.0, dtype), x, f, g, jnp.asarray(False))
         _, alpha, x_new, f1, g_new, ok = jax.lax.while_loop(cond, body, init)
-        if shrink_on_fail:  # stay; alpha 0 skips the update below
+        if shrink_on_fail:  # stay (with x's gradient); alpha 0 skips the update below
             x_new, f1, alpha = jnp.where(ok, x_new, x), jnp.where(ok, f1, f), alpha * ok
+            g_new = jnp.where(ok, g_new, g)
         if fun is not None:
             f1, g_new = fun_and_grad(x_new)
         return alpha, x_new, f1, g_new, ok

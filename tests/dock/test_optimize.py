@@ -71,6 +71,12 @@ def test_bfgs_shrink_on_fail_stays_and_goes_on_halving():
     assert float(x1[0]) == 0.0 and float(f1) == float(vg(jnp.zeros(1))[0])  # failed: stayed
     x, f = optimize.bfgs(vg, jnp.zeros(1), 40, fun=fun, max_trials=2, shrink_on_fail=True)
     assert abs(float(x[0]) - 1e-3) < 1e-6 and float(f) < 1e-6  # the halving went on
+    # without ``fun`` (a gradient at every trial) the path is the same: after a failed search
+    # the next step uses x's gradient, not the last trial point's
+    for iters in range(1, 9):
+        a = optimize.bfgs(vg, jnp.zeros(1), iters, fun=fun, max_trials=2, shrink_on_fail=True)
+        b = optimize.bfgs(vg, jnp.zeros(1), iters, max_trials=2, shrink_on_fail=True)
+        assert float(a[0][0]) == float(b[0][0]), iters
     xv, fv = optimize.bfgs(vg, jnp.zeros(1), 40, fun=fun, max_trials=2)
     assert abs(float(xv[0]) - 6.0) < 1e-3 and float(fv) < -49.9  # Vina's rule jumped wells
 
