@@ -167,7 +167,8 @@ def cmd_hpcfold(args) -> None:
     from hpcfold.dock import engine, presets
 
     if args.patch:  # e.g. --patch ls_trials=3 --patch ls_shrink=1: the preset, modified
-        patch = {k: int(v) for k, v in (kv.split("=", 1) for kv in args.patch)}
+        patch = {k: (float(v) if "." in v else int(v))
+                 for k, v in (kv.split("=", 1) for kv in args.patch)}  # fmt: skip
         presets.PRESETS[args.preset] = {**presets.PRESETS[args.preset], **patch}
     tag = f"hpcfold_{args.preset}{args.tag}_{args.set}"
     outdir = args.work / tag

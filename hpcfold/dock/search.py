@@ -41,6 +41,7 @@ class SearchParams:
     n_steps: Monte-Carlo steps per chain.
     opt_iters: BFGS iterations per local optimisation during the chain.
     final_iters: BFGS iterations re-optimising each chain's best pose with ``final_caps``.
+    restart_every / restart_frac: see ``search_ligand``.
     """
 
     n_chains: int = 32
@@ -53,6 +54,8 @@ class SearchParams:
     pos_amplitude: float = 2.0  # A, Vina's mutation amplitude
     ls_trials: int = 10  # line-search halvings per BFGS step (Vina: 10)
     ls_shrink: bool = False  # a failed line search stays and shrinks H (``optimize.bfgs``)
+    restart_every: int = 0  # MC steps between elitist restarts (0: independent chains)
+    restart_frac: float = 0.5  # share of chains restarted from the best ones (<= 0.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,52 +133,78 @@ def local_optimize(
     return jnp.concatenate([out[:3], quat_normalize(out[3:7]), tors]), e
 
 
-def run_chain(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams):
-    """One Monte-Carlo chain -> (best pose (7+T,), its energy () with ``final_caps``).
+def _chain_step(key, data, n_tors, rg, tors_mask, energy, lopt, p: SearchParams, carry, i):
+    """Monte-Carlo step ``i`` of one chain: carry = (pose, e, best_pose, best_e).
 
-    ``n_steps + 1`` scan iterations share one BFGS call site (small program, fast compile): the
-    last one re-optimises the chain's best pose with ``final_caps`` / ``final_iters``.
+    Step ``n_steps`` (the last) re-optimises the chain's best pose with ``final_caps`` /
+    ``final_iters`` instead: one BFGS call site for both (small program, fast compile).
     """
-    tors_mask = jnp.arange(t_pad) < n_tors
-    lopt = functools.partial(local_opt, max_trials=p.ls_trials, shrink_on_fail=p.ls_shrink)
-    k_start, k_steps = jax.random.split(key)
-    start = random_pose(k_start, n_tors, t_pad, lo, hi)
-    dtype = start.dtype
+    pose, e, best_pose, best_e = carry
+    dtype = pose.dtype
     mc_caps, final_caps = jnp.asarray(p.mc_caps, dtype), jnp.asarray(p.final_caps, dtype)
+    final = i == p.n_steps
+    k_mut, k_acc = jax.random.split(jax.random.fold_in(key, i))
+    cand = jnp.where(final, best_pose, mutate(k_mut, pose, n_tors, rg, p.pos_amplitude))
+    caps = jnp.where(final, final_caps, mc_caps)
+    iters = jnp.where(final, p.final_iters, p.opt_iters)
+    cand, ec = local_optimize(energy, lopt, cand, data, caps, tors_mask, iters)
+    ec = jnp.where(jnp.isfinite(ec), ec, BIG)
+    delta = jnp.maximum(ec - e, 0.0)
+    accept = jax.random.uniform(k_acc) < jnp.exp(-delta / p.temperature)
+    pose = jnp.where(accept, cand, pose)
+    e = jnp.where(accept, ec, e)
+    better = (ec < best_e) | final
+    best_pose = jnp.where(better, cand, best_pose)
+    best_e = jnp.where(better, ec, best_e)
+    return pose, e, best_pose, best_e
 
-    def step(carry, i):
-        pose, e, best_pose, best_e = carry
-        final = i == p.n_steps
-        k_mut, k_acc = jax.random.split(jax.random.fold_in(k_steps, i))
-        cand = jnp.where(final, best_pose, mutate(k_mut, pose, n_tors, rg, p.pos_amplitude))
-        caps = jnp.where(final, final_caps, mc_caps)
-        iters = jnp.where(final, p.final_iters, p.opt_iters)
-        cand, ec = local_optimize(energy, lopt, cand, data, caps, tors_mask, iters)
-        ec = jnp.where(jnp.isfinite(ec), ec, BIG)
-        delta = jnp.maximum(ec - e, 0.0)
-        accept = jax.random.uniform(k_acc) < jnp.exp(-delta / p.temperature)
-        pose = jnp.where(accept, cand, pose)
-        e = jnp.where(accept, ec, e)
-        better = (ec < best_e) | final
-        best_pose = jnp.where(better, cand, best_pose)
-        best_e = jnp.where(better, ec, best_e)
-        return (pose, e, best_pose, best_e), None
 
-    big = jnp.asarray(BIG, dtype)
-    init = (start, big, start, big)
-    (_, _, best, best_e), _ = jax.lax.scan(step, init, jnp.arange(p.n_steps + 1))
-    return best, best_e
+def restart_worst(carry, n_restart: int):
+    """Elitist restart across the chains of one ligand: the ``n_restart`` chains with the
+    highest best energy continue from the best poses of the ``n_restart`` lowest, rank for
+    rank (the best of the worst block takes the best pose, the worst takes the n-th best),
+    each with its own random stream; every chain keeps its own best
+    pose, so the merged modes stay diverse. carry: (pose (C,D), e (C,), best_pose (C,D),
+    best_e (C,)). Ties resolve by chain index (stable sort): deterministic."""
+    pose, e, best_pose, best_e = carry
+    c = best_e.shape[0]
+    order = jnp.argsort(best_e, stable=True)
+    src = jnp.arange(c).at[order[c - n_restart :]].set(order[:n_restart])
+    return best_pose[src], best_e[src], best_pose, best_e
 
 
 def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams):
     """All chains of one ligand -> (poses (C, 7+T), energies (C,)), C = p.n_chains.
 
     key: (2,) uint32 legacy PRNG key of this ligand; n_tors (): active torsions; rg () A;
-    lo, hi (3,): box corners in A.
+    lo, hi (3,): box corners in A. Each chain starts at a random pose and runs ``n_steps``
+    Monte-Carlo steps; with ``restart_every`` > 0, after every ``restart_every`` steps the
+    worst ``restart_frac`` of the chains restart from the best ones' poses (``restart_worst``).
+    Returns each chain's best pose, re-optimised with ``final_caps``, and its energy.
     """
+    tors_mask = jnp.arange(t_pad) < n_tors
+    lopt = functools.partial(local_opt, max_trials=p.ls_trials, shrink_on_fail=p.ls_shrink)
     keys = jax.random.split(key, p.n_chains)
-    chain = lambda k: run_chain(k, data, n_tors, rg, lo, hi, t_pad, energy, local_opt, p)  # noqa: E731
-    return jax.vmap(chain)(keys)
+    k_start, k_steps = jax.vmap(jax.random.split, out_axes=1)(keys)
+    start = jax.vmap(lambda k: random_pose(k, n_tors, t_pad, lo, hi))(k_start)
+    big = jnp.full((p.n_chains,), BIG, start.dtype)
+    n_restart = int(p.n_chains * p.restart_frac) if p.restart_every else 0
+    n_restart = min(n_restart, p.n_chains // 2)
+
+    def one_step(k, carry, i):
+        return _chain_step(k, data, n_tors, rg, tors_mask, energy, lopt, p, carry, i)
+
+    def step(carry, i):
+        carry = jax.vmap(one_step, in_axes=(0, 0, None))(k_steps, carry, i)
+        if n_restart:
+            due = ((i + 1) % p.restart_every == 0) & (i + 1 < p.n_steps)
+            new = restart_worst(carry, n_restart)
+            carry = jax.tree.map(lambda a, b: jnp.where(due, a, b), new, carry)
+        return carry, None
+
+    init = (start, big, start, big)
+    (_, _, best, best_e), _ = jax.lax.scan(step, init, jnp.arange(p.n_steps + 1))
+    return best, best_e
 
 
 def gyration_radius(coords: jax.Array, heavy: jax.Array) -> jax.Array:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -91,3 +93,32 @@ def test_random_pose_in_box_and_gyration_radius():
     xyz = jnp.array([[1.0, 0, 0], [-1.0, 0, 0], [50.0, 50, 50]])
     rg = search.gyration_radius(xyz, jnp.array([True, True, False]))
     assert float(rg) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_restart_worst_moves_the_worst_chains_to_the_best_poses():
+    c, d = 6, 3
+    best_pose = jnp.arange(c * d, dtype=jnp.float32).reshape(c, d)
+    best_e = jnp.array([-1.0, -5.0, 3.0, -2.0, 7.0, -2.0])
+    pose, e = best_pose + 100.0, best_e + 10.0
+    new_pose, new_e, kept_pose, kept_e = search.restart_worst((pose, e, best_pose, best_e), 2)
+    new_pose, new_e = np.asarray(new_pose), np.asarray(new_e)
+    # rank for rank: 2nd worst (chain 2, e 3) <- best (chain 1, e -5); worst (chain 4, e 7)
+    # <- 2nd best (chain 3, the first of the two -2.0 ties)
+    np.testing.assert_array_equal(new_pose[2], np.asarray(best_pose[1]))
+    np.testing.assert_array_equal(new_pose[4], np.asarray(best_pose[3]))
+    assert new_e[2] == -5.0 and new_e[4] == -2.0
+    np.testing.assert_array_equal(new_pose[[0, 1, 3, 5]], np.asarray(best_pose)[[0, 1, 3, 5]])
+    np.testing.assert_array_equal(np.asarray(kept_pose), np.asarray(best_pose))  # own bests kept
+    np.testing.assert_array_equal(np.asarray(kept_e), np.asarray(best_e))
+
+
+def test_restarting_search_is_deterministic_and_finds_the_minimum():
+    params = dataclasses.replace(PARAMS, n_chains=8, restart_every=4, restart_frac=0.5)
+    data = {"target": jnp.asarray(TARGET), "mask": (jnp.arange(T_PAD) < 3).astype(jnp.float32)}
+    f = jax.jit(
+        lambda k: search.search_ligand(k, data, 3, 1.5, LO, HI, T_PAD, toy_energy, bfgs, params)
+    )
+    a, b = f(jax.random.PRNGKey(5)), f(jax.random.PRNGKey(5))
+    np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
+    assert float(np.min(np.asarray(a[1]))) == pytest.approx(-7.5, abs=1e-3)
+    assert np.all(np.isfinite(np.asarray(a[1])))
