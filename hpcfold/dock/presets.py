@@ -10,6 +10,8 @@ fraction of Vina's default effort (8 chains of ~10^4 steps). Keys:
 - ``refine_iters``: BFGS iterations of the final refinement on explicit receptor atoms.
 - ``ls_trials`` / ``ls_shrink``: line-search trials per BFGS iteration, and whether a failed
   search stays and shrinks the step (default: Vina's 10 halvings, then the last trial point).
+- ``restart_every``: Monte-Carlo steps between elitist restarts (the worst half of the chains
+  continue from the best half's poses, ``search.restart_worst``); absent: independent chains.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ PRESETS: dict[str, dict] = {
         "ls_shrink": True,
     },  # fmt: skip
     "balanced": {
-        "n_chains": 128,
-        "n_steps": 20,
+        "n_chains": 64,
+        "n_steps": 40,
         "opt_iters": 24,
         "final_iters": 100,
         "refine_iters": 12,
         "ls_trials": 3,
         "ls_shrink": True,
+        "restart_every": 5,
     },  # fmt: skip
     "thorough": {
         "n_chains": 256,
@@ -43,17 +46,18 @@ PRESETS: dict[str, dict] = {
         "refine_iters": 30,
     },  # fmt: skip
 }
-# By measurement (docs/benchmarks.md, Docking). balanced: on 6 flexible FABP4 ligands (8-11
-# torsions) 128 x 20 with 24 BFGS iterations per step and 100 for each chain's best pose came
-# within 0.0-0.7 kcal/mol of Vina's default best scores, where 256 x 20 with 12 / 30
-# iterations (the same CPU) was 0.7-1.5 worse and 64 x 80 (same CPU) 0.3-1.4 worse: longer local
-# optimisation, not more or longer chains, is what flexible ligands need. Third session: line
+# By measurement (docs/benchmarks.md, Docking). balanced: longer local optimisation per step
+# (24 BFGS iterations, 100 for each chain's best pose) is what flexible ligands need, and line
 # searches of at most 3 trials that stay and shrink H when they fail (``ls_shrink``, see
-# ``optimize.bfgs``; Vina's 10 halvings made every vmapped chain pay for the slowest) halve
-# balanced's cost at the same redocking accuracy (8/16 top-1, 11/16 within 0.3 kcal/mol of
-# Vina default, against 8/16 and 10/16 before), and make fast both faster and better (its
-# 10-iteration optimisations had wasted most iterations halving). thorough keeps Vina's line
-# search: 11/16 and 15/16 (the shrinking variant: 10/16, 14/16 at 2/3 of the cost).
+# ``optimize.bfgs``) halve the cost at the same accuracy (Vina's 10 halvings made every vmapped
+# chain pay for the slowest). Fourth session: on the 32 smallest redock42 complexes, two seeds,
+# 128 independent chains x 20 steps redocked 16 + 16 / 32 (best within 0.3 kcal/mol of Vina
+# default: 15 + 14); the same number of local optimisations as 64 chains x 40 steps whose worst
+# half restarts from the best half's poses every 5 steps (``restart_every``) redocked more with
+# the same CPU (docs/benchmarks.md has the numbers). Independent short chains rarely reach the
+# deep, narrow basins of larger ligands in large boxes; restarts put the effort there.
+# thorough keeps Vina's line search and independent chains (11/16 top-1 and 15/16 within
+# 0.3 kcal/mol on the 16 smallest complexes).
 DEFAULT_PRESET = "balanced"
 
 

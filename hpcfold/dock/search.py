@@ -163,24 +163,37 @@ def restart_worst(carry, n_restart: int):
     """Elitist restart across the chains of one ligand: the ``n_restart`` chains with the
     highest best energy continue from the best poses of the ``n_restart`` lowest, rank for
     rank (the best of the worst block takes the best pose, the worst takes the n-th best),
-    each with its own random stream; every chain keeps its own best
-    pose, so the merged modes stay diverse. carry: (pose (C,D), e (C,), best_pose (C,D),
-    best_e (C,)). Ties resolve by chain index (stable sort): deterministic."""
+    each with its own random stream. carry: (pose (C,D), e (C,), best_pose (C,D), best_e (C,)).
+    Returns (new carry, losers (n_restart,) chain indices); every chain keeps its own best pose
+    until it finds a better one. Ties resolve by chain index (stable sort): deterministic."""
     pose, e, best_pose, best_e = carry
     c = best_e.shape[0]
     order = jnp.argsort(best_e, stable=True)
-    src = jnp.arange(c).at[order[c - n_restart :]].set(order[:n_restart])
-    return best_pose[src], best_e[src], best_pose, best_e
+    losers = order[c - n_restart :]
+    src = jnp.arange(c).at[losers].set(order[:n_restart])
+    return (best_pose[src], best_e[src], best_pose, best_e), losers
+
+
+def n_archived(p: SearchParams) -> int:
+    """Poses ``search_ligand`` returns besides one per chain: the restarted chains' bests."""
+    if not p.restart_every:
+        return 0
+    n_restart = min(int(p.n_chains * p.restart_frac), p.n_chains // 2)
+    return n_restart * ((p.n_steps - 1) // p.restart_every)
 
 
 def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams):
-    """All chains of one ligand -> (poses (C, 7+T), energies (C,)), C = p.n_chains.
+    """All chains of one ligand -> (poses (C + A, 7+T), energies (C + A,)), C = p.n_chains,
+    A = ``n_archived(p)``.
 
     key: (2,) uint32 legacy PRNG key of this ligand; n_tors (): active torsions; rg () A;
     lo, hi (3,): box corners in A. Each chain starts at a random pose and runs ``n_steps``
-    Monte-Carlo steps; with ``restart_every`` > 0, after every ``restart_every`` steps the
-    worst ``restart_frac`` of the chains restart from the best ones' poses (``restart_worst``).
-    Returns each chain's best pose, re-optimised with ``final_caps``, and its energy.
+    Monte-Carlo steps. With ``restart_every`` > 0, after every ``restart_every`` steps the
+    worst ``restart_frac`` of the chains restart from the best ones' poses (``restart_worst``):
+    effort moves to the promising basins. The first C rows are each chain's best pose,
+    re-optimised with ``final_caps``; the A rows after them are the best poses the restarted
+    chains had found before each restart (distinct basins, so the merged modes stay diverse),
+    scored with ``final_caps`` but not re-optimised.
     """
     tors_mask = jnp.arange(t_pad) < n_tors
     lopt = functools.partial(local_opt, max_trials=p.ls_trials, shrink_on_fail=p.ls_shrink)
@@ -188,23 +201,32 @@ def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, 
     k_start, k_steps = jax.vmap(jax.random.split, out_axes=1)(keys)
     start = jax.vmap(lambda k: random_pose(k, n_tors, t_pad, lo, hi))(k_start)
     big = jnp.full((p.n_chains,), BIG, start.dtype)
-    n_restart = int(p.n_chains * p.restart_frac) if p.restart_every else 0
-    n_restart = min(n_restart, p.n_chains // 2)
+    n_arch = n_archived(p)
+    n_restart = min(int(p.n_chains * p.restart_frac), p.n_chains // 2) if n_arch else 0
 
     def one_step(k, carry, i):
         return _chain_step(k, data, n_tors, rg, tors_mask, energy, lopt, p, carry, i)
 
-    def step(carry, i):
+    def step(state, i):
+        carry, arch = state
         carry = jax.vmap(one_step, in_axes=(0, 0, None))(k_steps, carry, i)
         if n_restart:
             due = ((i + 1) % p.restart_every == 0) & (i + 1 < p.n_steps)
-            new = restart_worst(carry, n_restart)
+            new, losers = restart_worst(carry, n_restart)
+            slot = jnp.clip((i + 1) // p.restart_every - 1, 0, n_arch // n_restart - 1)
+            put = jax.lax.dynamic_update_slice(arch, carry[2][losers], (slot * n_restart, 0))
+            arch = jnp.where(due, put, arch)
             carry = jax.tree.map(lambda a, b: jnp.where(due, a, b), new, carry)
-        return carry, None
+        return (carry, arch), None
 
-    init = (start, big, start, big)
-    (_, _, best, best_e), _ = jax.lax.scan(step, init, jnp.arange(p.n_steps + 1))
-    return best, best_e
+    init = ((start, big, start, big), jnp.broadcast_to(start[:1], (n_arch, start.shape[1])))
+    ((_, _, best, best_e), arch), _ = jax.lax.scan(step, init, jnp.arange(p.n_steps + 1))
+    if not n_arch:
+        return best, best_e
+    final_caps = jnp.asarray(p.final_caps, start.dtype)
+    arch_e = jax.vmap(lambda q: energy(q, data, final_caps))(arch)
+    arch_e = jnp.where(jnp.isfinite(arch_e), arch_e, BIG)
+    return jnp.concatenate([best, arch]), jnp.concatenate([best_e, arch_e])
 
 
 def gyration_radius(coords: jax.Array, heavy: jax.Array) -> jax.Array:

@@ -100,7 +100,9 @@ def test_restart_worst_moves_the_worst_chains_to_the_best_poses():
     best_pose = jnp.arange(c * d, dtype=jnp.float32).reshape(c, d)
     best_e = jnp.array([-1.0, -5.0, 3.0, -2.0, 7.0, -2.0])
     pose, e = best_pose + 100.0, best_e + 10.0
-    new_pose, new_e, kept_pose, kept_e = search.restart_worst((pose, e, best_pose, best_e), 2)
+    carry, losers = search.restart_worst((pose, e, best_pose, best_e), 2)
+    new_pose, new_e, kept_pose, kept_e = carry
+    assert list(np.asarray(losers)) == [2, 4]
     new_pose, new_e = np.asarray(new_pose), np.asarray(new_e)
     # rank for rank: 2nd worst (chain 2, e 3) <- best (chain 1, e -5); worst (chain 4, e 7)
     # <- 2nd best (chain 3, the first of the two -2.0 ties)
@@ -119,6 +121,8 @@ def test_restarting_search_is_deterministic_and_finds_the_minimum():
         lambda k: search.search_ligand(k, data, 3, 1.5, LO, HI, T_PAD, toy_energy, bfgs, params)
     )
     a, b = f(jax.random.PRNGKey(5)), f(jax.random.PRNGKey(5))
+    # 8 chains, then 4 restarted chains' bests at each of the restarts after steps 4 and 8
+    assert search.n_archived(params) == 8 and a[0].shape == (16, 7 + T_PAD)
     np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
     assert float(np.min(np.asarray(a[1]))) == pytest.approx(-7.5, abs=1e-3)
     assert np.all(np.isfinite(np.asarray(a[1])))
