@@ -72,6 +72,22 @@ def test_batches_traces_and_determinism(setup):
     assert not np.array_equal(a1.coords, a4.coords)
 
 
+def test_restarting_search_is_batch_independent_and_deterministic(setup):
+    """The default preset's cross-chain restarts stay inside one ligand: a ligand docks the
+    same beside another ligand or alone, and twice with the same seed."""
+    rec, box, cache, ligs = setup
+    opts = engine.SearchOptions(exhaustiveness=4, n_steps=6, num_modes=3, batch_size=2)
+    ctx = engine.make_context(rec, box, opts, cache_dir=cache)
+    assert ctx.search.restart_every and ctx.search.restart_every < 6  # restarts do happen
+    pair = engine.dock_ligands(ctx, [ligs["B"], ligs["A"]])
+    alone = engine.dock_ligands(ctx, [ligs["A"]])[0]
+    again = engine.dock_ligands(engine.make_context(rec, box, opts, cache_dir=cache), [ligs["A"]])
+    for res in (pair[1], alone, again[0]):
+        assert isinstance(res, DockResult)
+        np.testing.assert_array_equal(res.coords, pair[1].coords)
+        np.testing.assert_array_equal(res.affinity, pair[1].affinity)
+
+
 def test_result_contract(setup):
     rec, box, cache, ligs = setup
     ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
