@@ -174,12 +174,14 @@ def restart_worst(carry, n_restart: int):
     return (best_pose[src], best_e[src], best_pose, best_e), losers
 
 
+def n_restarted(p: SearchParams) -> int:
+    """Chains restarted at each restart (``restart_frac`` of them, at most half; 0: none)."""
+    return min(int(p.n_chains * p.restart_frac), p.n_chains // 2) if p.restart_every else 0
+
+
 def n_archived(p: SearchParams) -> int:
     """Poses ``search_ligand`` returns besides one per chain: the restarted chains' bests."""
-    if not p.restart_every:
-        return 0
-    n_restart = min(int(p.n_chains * p.restart_frac), p.n_chains // 2)
-    return n_restart * ((p.n_steps - 1) // p.restart_every)
+    return n_restarted(p) * ((p.n_steps - 1) // p.restart_every) if p.restart_every else 0
 
 
 def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams):
@@ -202,7 +204,7 @@ def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, 
     start = jax.vmap(lambda k: random_pose(k, n_tors, t_pad, lo, hi))(k_start)
     big = jnp.full((p.n_chains,), BIG, start.dtype)
     n_arch = n_archived(p)
-    n_restart = min(int(p.n_chains * p.restart_frac), p.n_chains // 2) if n_arch else 0
+    n_restart = n_restarted(p) if n_arch else 0
 
     def one_step(k, carry, i):
         return _chain_step(k, data, n_tors, rg, tors_mask, energy, lopt, p, carry, i)
