@@ -158,6 +158,11 @@ def cmd_vina(args) -> None:
         print(json.dumps(row), flush=True)
 
 
+def patch_value(text: str) -> int | float:
+    """A preset value given on the command line: float when it has a '.', else int."""
+    return float(text) if "." in text else int(text)
+
+
 def cmd_hpcfold(args) -> None:
     """Dock with hpcfold (this process, one context per receptor); JSON lines + PDBQT poses."""
     from hpcfold.chem.pdbqt import write_pose_pdbqt
@@ -167,8 +172,7 @@ def cmd_hpcfold(args) -> None:
     from hpcfold.dock import engine, presets
 
     if args.patch:  # e.g. --patch ls_trials=3 --patch ls_shrink=1: the preset, modified
-        patch = {k: (float(v) if "." in v else int(v))
-                 for k, v in (kv.split("=", 1) for kv in args.patch)}  # fmt: skip
+        patch = {k: patch_value(v) for k, v in (kv.split("=", 1) for kv in args.patch)}
         presets.PRESETS[args.preset] = {**presets.PRESETS[args.preset], **patch}
     tag = f"hpcfold_{args.preset}{args.tag}_{args.set}"
     outdir = args.work / tag

@@ -35,14 +35,12 @@ def _cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _value(v: str):
-    return float(v) if "." in v else int(v)
-
-
 def parse_variant(text: str) -> tuple[str, dict]:
+    from bench_dock import patch_value
+
     name, _, body = text.partition(":")
     patch = dict(kv.split("=", 1) for kv in body.split(",") if kv)
-    return name, {k: _value(v) for k, v in patch.items()}
+    return name, {k: patch_value(v) for k, v in patch.items()}
 
 
 def main() -> None:

@@ -50,11 +50,11 @@ PRESETS: dict[str, dict] = {
 # (24 BFGS iterations, 100 for each chain's best pose) is what flexible ligands need, and line
 # searches of at most 3 trials that stay and shrink H when they fail (``ls_shrink``, see
 # ``optimize.bfgs``) halve the cost at the same accuracy (Vina's 10 halvings made every vmapped
-# chain pay for the slowest). Fourth session: on the 32 smallest redock42 complexes, two seeds,
-# 128 independent chains x 20 steps redocked 16 + 16 / 32 (best within 0.3 kcal/mol of Vina
-# default: 15 + 14); the same number of local optimisations as 64 chains x 40 steps whose worst
-# half restarts from the best half's poses every 5 steps (``restart_every``) redocked more with
-# the same CPU (docs/benchmarks.md has the numbers). Independent short chains rarely reach the
+# chain pay for the slowest). Fourth session: on the 32 smallest redock42 complexes, seeds 1-3,
+# 128 independent chains x 20 steps redocked 16, 16, 17 /32 (best within 0.3 kcal/mol of Vina
+# default: 15, 14, 16); the same number of local optimisations as 64 chains x 40 steps whose
+# worst half restarts from the best half's poses every 5 steps (``restart_every``) redocked
+# 20, 19, 20 (21, 20, 22) with the same CPU (docs/benchmarks.md). Independent short chains rarely reach the
 # deep, narrow basins of larger ligands in large boxes; restarts put the effort there.
 # thorough keeps Vina's line search and independent chains (11/16 top-1 and 15/16 within
 # 0.3 kcal/mol on the 16 smallest complexes).

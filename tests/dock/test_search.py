@@ -123,6 +123,10 @@ def test_restarting_search_is_deterministic_and_finds_the_minimum():
     a, b = f(jax.random.PRNGKey(5)), f(jax.random.PRNGKey(5))
     # 8 chains, then 4 restarted chains' bests at each of the restarts after steps 4 and 8
     assert search.n_archived(params) == 8 and a[0].shape == (16, 7 + T_PAD)
+    arch, arch_e = np.asarray(a[0][8:]), np.asarray(a[1][8:])
+    # both restarts filled their slots: distinct poses, none of them the unwritten fill value
+    assert len(np.unique(arch, axis=0)) == 8
+    assert np.all(arch_e >= -7.5 - 1e-3) and np.all(arch_e < search.BIG)
     np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
     assert float(np.min(np.asarray(a[1]))) == pytest.approx(-7.5, abs=1e-3)
     assert np.all(np.isfinite(np.asarray(a[1])))
