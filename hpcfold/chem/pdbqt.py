@@ -49,6 +49,14 @@ def _parse_atom(line: str, lineno: int) -> tuple[int, np.ndarray, float, str]:
         charge = 0.0
     ad = line[77:79].strip()
     if ad not in AD_INDEX:
+        full = line[77:].split()[0] if line[77:].split() else ad
+        if full[:-1] in ("CG", "G") and full[-1:].isdigit():
+            raise ValueError(
+                f"line {lineno}: atom type {full!r} is a flexible-macrocycle closure atom "
+                "(meeko's default macrocycle opening), which hpcfold does not dock; prepare the "
+                "ligand with rigid macrocycles (mk_prepare_ligand.py --rigid_macrocycles) or "
+                "give its SMILES / SDF (hpcfold keeps every ring rigid)"
+            )
         raise ValueError(f"line {lineno}: unknown AutoDock atom type {ad!r}")
     return serial, xyz, charge, ad
 

@@ -47,6 +47,8 @@ def test_split_models_and_write_roundtrip(shared_data, text):
         (lambda t: t.replace("ROOT\n", "", 1).replace("ENDROOT\n", "", 1), "ROOT"),
         (lambda t: t.replace("ENDBRANCH   1   5\n", ""), "BRANCH|unterminated"),
         (lambda t: t.replace(" OA\n", " Xx\n", 1), "unknown AutoDock atom type"),
+        (lambda t: t.replace(" C \n", " CG0\n", 1), "'CG0' is a flexible-macrocycle"),
+        (lambda t: t.replace(" C \n", " G0\n", 1), "'G0' is a flexible-macrocycle"),
         (
             lambda t: t.replace("BRANCH   1   5", "BRANCH   1  99").replace(
                 "ENDBRANCH   1   5", "ENDBRANCH   1  99"
