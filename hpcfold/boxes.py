@@ -75,3 +75,20 @@ def box_bounds(box: Box, spacing: float = 0.375) -> tuple[np.ndarray, np.ndarray
     span = spacing * n
     lo = center - span / 2
     return lo, lo + span, n
+
+
+LARGE_VOLUME = 27000.0  # A^3: above this Vina 1.2 warns "Search space volume is greater than ..."
+
+
+def volume_warning(box: Box, advice: str) -> str | None:
+    """Vina's warning for a search box larger than 27000 A^3 (a 30 A cube), ending with
+    ``advice`` (what to do, in the caller's own option names); None for a smaller box. The
+    search spreads the same effort over the whole box."""
+    volume = float(np.prod(np.asarray(box.size, dtype=np.float64)))
+    if volume <= LARGE_VOLUME:
+        return None
+    return (
+        f"the search box is {volume:.0f} A^3, larger than {LARGE_VOLUME:.0f} A^3 (Vina warns "
+        "here too): the same search effort is spread over a large box, so poses are missed "
+        f"more often; {advice}"
+    )

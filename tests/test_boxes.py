@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpcfold.boxes import autobox, box_bounds, parse_vina_config, read_vina_config
+from hpcfold.boxes import autobox, box_bounds, parse_vina_config, read_vina_config, volume_warning
 from hpcfold.errors import UserError
 from hpcfold.types import Box
 
@@ -42,3 +42,9 @@ def test_autobox_and_bounds(tmp_path):
     np.testing.assert_allclose(hi - lo, 54 * 0.375)
     with pytest.raises(UserError):
         read_vina_config(tmp_path / "nope.txt")
+
+
+def test_volume_warning_above_vinas_limit():
+    assert volume_warning(Box((0.0, 0.0, 0.0), (30.0, 30.0, 30.0)), "x") is None  # 27000: no
+    msg = volume_warning(Box((0.0, 0.0, 0.0), (30.0, 30.0, 31.0)), "do this")
+    assert "27900 A^3" in msg and "27000" in msg and msg.endswith("; do this")

@@ -154,6 +154,7 @@ def format_sdf(rec, res: DockResult) -> str:
 
 
 def main(args) -> int:
+    from hpcfold.boxes import volume_warning
     from hpcfold.chem.receptor import read_receptor
     from hpcfold.dock.engine import PRESETS, SearchOptions, dock_ligands, make_context
 
@@ -170,6 +171,10 @@ def main(args) -> int:
         raise UserError(f"receptor not found: {args.receptor}")
     receptor = read_receptor(args.receptor)
     box = resolve_box(args)
+    warning = volume_warning(box, "a box around the binding site (--autobox-ligand) or "
+                             "--preset thorough helps")  # fmt: skip
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     items = read_ligands(args.ligand)
     kw = {} if args.preset is None else {"preset": args.preset}
     opts = SearchOptions(

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from hpcfold import __version__
+from hpcfold.boxes import volume_warning
 from hpcfold.config import ScreenConfig, load_screen_config
 from hpcfold.errors import UserError
 from hpcfold.mpi import binding as binding_mod
@@ -212,6 +213,10 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
 
     size = comm.Get_size()
     box = _resolve_box(cfg)
+    warning = volume_warning(box, "a box around the binding site (box: autobox_ligand) or "
+                             "search: {preset: thorough} helps")  # fmt: skip
+    if warning:
+        LOG.warning("%s", warning)
     meta = {
         "config": cfg.text,
         "config_path": cfg.source,

@@ -98,3 +98,10 @@ def test_dock_user_errors(inputs, capsys):
     assert cli.main([*bad, "--exhaustiveness", "0"]) == 2
     err = capsys.readouterr().err
     assert "--out must end with" in err and "give the box" in err and "unknown preset" in err
+    # a box above 27000 A^3 is warned about (as Vina does) before anything else runs
+    big = [*base[:3], "--ligand", str(tmp / "missing.smi"), "--center", "0", "0", "0",
+           "--size", "31", "31", "31", "--out", str(tmp / "x.pdbqt")]  # fmt: skip
+    assert cli.main(big) == 2
+    err = capsys.readouterr().err
+    assert "warning: the search box is 29791 A^3" in err and "--preset thorough" in err
+    assert "ligand file not found" in err
