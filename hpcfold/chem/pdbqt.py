@@ -49,7 +49,7 @@ def _parse_atom(line: str, lineno: int) -> tuple[int, np.ndarray, float, str]:
         charge = 0.0
     ad = line[77:79].strip()
     if ad not in AD_INDEX:
-        full = line[77:].split()[0] if line[77:].split() else ad
+        full = (line[77:].split() or [ad])[0]  # meeko's glue types have 3 characters
         if full[:-1] in ("CG", "G") and full[-1:].isdigit():
             raise ValueError(
                 f"line {lineno}: atom type {full!r} is a flexible-macrocycle closure atom "

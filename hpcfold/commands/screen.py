@@ -18,7 +18,6 @@ import time
 import numpy as np
 
 from hpcfold import __version__
-from hpcfold.boxes import volume_warning
 from hpcfold.config import ScreenConfig, load_screen_config
 from hpcfold.errors import UserError
 from hpcfold.mpi import binding as binding_mod
@@ -113,17 +112,24 @@ def _ensure_features(comm, cfg: ScreenConfig) -> None:
 
 
 def _resolve_box(cfg: ScreenConfig) -> Box:
+    """The config's box (rank 0), with Vina's warning logged when it is larger than 27000 A^3."""
     from hpcfold import boxes
 
     b = cfg.box
     try:
         if b.vina_config is not None:
-            return boxes.read_vina_config(b.vina_config)
-        if b.autobox_ligand is not None:
-            return boxes.autobox(_ligand_coords(b.autobox_ligand), add=b.autobox_add)
-        return Box(tuple(b.center), tuple(b.size))
+            box = boxes.read_vina_config(b.vina_config)
+        elif b.autobox_ligand is not None:
+            box = boxes.autobox(_ligand_coords(b.autobox_ligand), add=b.autobox_add)
+        else:
+            box = Box(tuple(b.center), tuple(b.size))
     except (OSError, ValueError) as exc:
         raise UserError(f"box: {exc}") from None
+    warning = boxes.volume_warning(box, "a box around the binding site (box: autobox_ligand) "
+                                   "or search: {preset: thorough} helps")  # fmt: skip
+    if warning:
+        LOG.warning("%s", warning)
+    return box
 
 
 def _ligand_coords(path: str) -> np.ndarray:
@@ -213,10 +219,6 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
 
     size = comm.Get_size()
     box = _resolve_box(cfg)
-    warning = volume_warning(box, "a box around the binding site (box: autobox_ligand) or "
-                             "search: {preset: thorough} helps")  # fmt: skip
-    if warning:
-        LOG.warning("%s", warning)
     meta = {
         "config": cfg.text,
         "config_path": cfg.source,

@@ -54,8 +54,10 @@ PRESETS: dict[str, dict] = {
 # 128 independent chains x 20 steps redocked 16, 16, 17 /32 (best within 0.3 kcal/mol of Vina
 # default: 15, 14, 16); the same number of local optimisations as 64 chains x 40 steps whose
 # worst half restarts from the best half's poses every 5 steps (``restart_every``) redocked
-# 20, 19, 20 (21, 20, 22) with the same CPU (docs/benchmarks.md). Independent short chains rarely reach the
-# deep, narrow basins of larger ligands in large boxes; restarts put the effort there.
+# 20, 19, 20 (21, 20, 22) with the same CPU (docs/benchmarks.md). Independent short chains
+# rarely reach the deep, narrow basins of larger ligands in large boxes; restarts put the
+# effort there. Fifth session: islands, fresh restarts, other temperatures, pocket starts and
+# early stopping did not beat this (docs/benchmarks.md).
 # thorough keeps Vina's line search and independent chains (11/16 top-1 and 15/16 within
 # 0.3 kcal/mol on the 16 smallest complexes).
 DEFAULT_PRESET = "balanced"

@@ -91,6 +91,28 @@ def test_box_resolution(tmp_path, shared_data):
     assert box.center == (1.0, 2.0, 3.0) and box.size == (10.0, 11.0, 12.0)
 
 
+def test_large_box_is_warned_about(tmp_path):
+    """Above 27000 A^3 rank 0 logs Vina's warning, with the config keys that help."""
+    import logging
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda rec: seen.append(rec.getMessage())
+    log = logging.getLogger("hpcfold")
+    log.addHandler(handler)
+    try:
+        for edge in (30, 31):  # 27000 A^3: no warning; 29791 A^3: warning
+            (tmp_path / "d.yaml").write_text(
+                f"receptor: r.pdbqt\nbox: {{center: [0, 0, 0], size: [30, 30, {edge}]}}\n"
+                "ligands: x.smi\noutput: o.h5\n"
+            )
+            screen._resolve_box(load_screen_config(tmp_path / "d.yaml"))
+    finally:
+        log.removeHandler(handler)
+    assert len(seen) == 1, seen
+    assert "27900 A^3" in seen[0] and "search: {preset: thorough}" in seen[0]
+
+
 def test_sdf_autobox_coords(tmp_path):
     from rdkit import Chem
     from rdkit.Chem import AllChem
