@@ -15,9 +15,10 @@ from hpcfold.types import Box
 _KEYS = ("center_x", "center_y", "center_z", "size_x", "size_y", "size_z")
 
 
-def parse_vina_config(text: str, source: str = "<config>") -> Box:
-    """Box from Vina config text (``key = value`` lines, ``#`` comments; other keys ignored)."""
-    vals: dict[str, float] = {}
+def parse_vina_options(text: str, source: str = "<config>") -> dict[str, str]:
+    """Every ``key = value`` of Vina config text (``#`` comments, blank lines skipped), values as
+    written (stripped). Raises UserError for a line without '=' or a key given twice."""
+    vals: dict[str, str] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -25,11 +26,28 @@ def parse_vina_config(text: str, source: str = "<config>") -> Box:
         if "=" not in line:
             raise UserError(f"{source}:{lineno}: expected 'key = value', got {raw.strip()!r}")
         key, value = (s.strip() for s in line.split("=", 1))
-        if key in _KEYS:
+        if key in vals:
+            raise UserError(f"{source}:{lineno}: {key} is given twice")
+        vals[key] = value
+    return vals
+
+
+def box_values(opts: dict[str, str], source: str = "<config>") -> dict[str, float]:
+    """The box keys (``center_x`` .. ``size_z``) present in ``parse_vina_options`` output, as
+    floats. Raises UserError for a value that is not a number."""
+    out = {}
+    for key in _KEYS:
+        if key in opts:
             try:
-                vals[key] = float(value)
+                out[key] = float(opts[key])
             except ValueError as exc:
-                raise UserError(f"{source}:{lineno}: {key} is not a number: {value!r}") from exc
+                raise UserError(f"{source}: {key} is not a number: {opts[key]!r}") from exc
+    return out
+
+
+def parse_vina_config(text: str, source: str = "<config>") -> Box:
+    """Box from Vina config text (``key = value`` lines, ``#`` comments; other keys ignored)."""
+    vals = box_values(parse_vina_options(text, source), source)
     missing = [k for k in _KEYS if k not in vals]
     if missing:
         raise UserError(f"{source}: missing {', '.join(missing)}")
@@ -42,15 +60,18 @@ def parse_vina_config(text: str, source: str = "<config>") -> Box:
         raise UserError(f"{source}: {exc}") from exc
 
 
+def read_config_text(path) -> str:
+    """Text of a Vina config file; UserError when it cannot be read."""
+    try:
+        with open(os.fspath(path), encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise UserError(f"cannot read box config {os.fspath(path)}: {exc}") from exc
+
+
 def read_vina_config(path) -> Box:
     """Box from a Vina config file (``center_x = ...``, ``size_x = ...``)."""
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise UserError(f"cannot read box config {path}: {exc}") from exc
-    return parse_vina_config(text, path)
+    return parse_vina_config(read_config_text(path), os.fspath(path))
 
 
 def autobox(coords, add: float = 4.0) -> Box:

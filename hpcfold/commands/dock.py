@@ -22,23 +22,82 @@ from hpcfold.types import TERMS, Box, DockResult, Failure
 HELP = "dock a few ligands into one receptor (Vina conventions)"
 
 
+# Vina's config-file keys (Vina 1.2 takes every command-line option there too; the command line
+# wins). Used: set the option of the same name when it is not on the command line. Ignored: a
+# warning says so. Anything else (flex, maps, score_only, weight_*, typos) is an error, so no
+# setting is dropped silently.
+CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "exhaustiveness": int, "seed": int,
+               "num_modes": int, "energy_range": float, "scoring": str}  # fmt: skip
+CONFIG_IGNORED = ("cpu", "verbosity", "max_evals", "min_rmsd", "spacing", "dir", "write_maps",
+                  "force_even_voxels", "no_refine")  # fmt: skip
+BOX_KEYS = ("center_x", "center_y", "center_z", "size_x", "size_y", "size_z")
+DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "scoring": "vina"}
+
+
 def add_arguments(p) -> None:
-    p.add_argument("--receptor", required=True, help="receptor PDBQT (or PDB with hydrogens)")
-    p.add_argument("--ligand", required=True, nargs="+", help="PDBQT, SDF or SMILES files")
-    p.add_argument("--config", help="Vina config file with center_x.. and size_x..")
+    p.add_argument("--receptor", help="receptor PDBQT (or PDB with hydrogens)")
+    p.add_argument("--ligand", nargs="+", help="PDBQT, SDF or SMILES files")
+    p.add_argument("--config", help="Vina config file: box (center_x.., size_x..) and options")
     p.add_argument("--center", nargs=3, type=float, metavar=("X", "Y", "Z"))
     p.add_argument("--size", nargs=3, type=float, metavar=("X", "Y", "Z"))
-    p.add_argument("--autobox-ligand", help="box around this ligand (PDBQT or SDF)")
-    p.add_argument("--autobox-add", type=float, default=4.0, help="A added on every side (4)")
+    for key in BOX_KEYS:  # Vina's spelling, one axis each
+        p.add_argument(
+            f"--{key}", type=float, help="(Vina's spelling)" if key == "center_x" else None
+        )
+    p.add_argument(
+        "--autobox-ligand", "--autobox_ligand", help="box around this ligand (PDBQT/SDF)"
+    )
+    p.add_argument("--autobox-add", "--autobox_add", type=float, default=4.0,
+                   help="A added on every side (4)")  # fmt: skip
     p.add_argument("--preset", default=None, help="fast | balanced (default) | thorough")
     p.add_argument("--exhaustiveness", type=int, help="Monte-Carlo chains per ligand")
     p.add_argument("--n-steps", type=int, help="Monte-Carlo steps per chain")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scoring", choices=["vina", "vinardo"], default="vina")
-    p.add_argument("--num-modes", type=int, default=9)
-    p.add_argument("--energy-range", type=float, default=3.0)
+    p.add_argument("--seed", type=int, help="random seed (0)")
+    p.add_argument("--scoring", choices=["vina", "vinardo"], help="vina (default) or vinardo")
+    p.add_argument("--num-modes", "--num_modes", type=int, help="poses per ligand (9)")
+    p.add_argument("--energy-range", "--energy_range", type=float,
+                   help="kcal/mol above the best pose (3)")  # fmt: skip
     p.add_argument("--cache-dir", help="grid and compilation cache (default ~/.cache/hpcfold)")
-    p.add_argument("--out", required=True, help="output .pdbqt or .sdf")
+    p.add_argument("--out", help="output .pdbqt or .sdf")
+
+
+def apply_config(args) -> dict[str, float]:
+    """Fill ``args`` from ``--config`` (Vina's keys, see ``CONFIG_USED``) where the command line
+    left an option unset, then the defaults; check the required ones. Returns the config's box
+    values (``BOX_KEYS`` present). Raises UserError for an unsupported or unknown key, a bad
+    value or a missing receptor / ligand / out."""
+    from hpcfold.boxes import box_values, parse_vina_options, read_config_text
+
+    opts = {}
+    if args.config:
+        opts = parse_vina_options(read_config_text(args.config), args.config)
+    bad = [k for k in opts if k not in CONFIG_USED and k not in CONFIG_IGNORED + BOX_KEYS]
+    if bad:
+        raise UserError(f"{args.config}: hpcfold dock does not support {', '.join(bad)} "
+                        "(it reads the box, receptor, ligand, out, exhaustiveness, seed, "
+                        "num_modes, energy_range and scoring)")  # fmt: skip
+    ignored = [k for k in opts if k in CONFIG_IGNORED]
+    if ignored:
+        print(f"warning: {args.config}: ignored {', '.join(ignored)} (hpcfold sets its effort "
+              "with --preset and --exhaustiveness)", file=sys.stderr)  # fmt: skip
+    for key, kind in CONFIG_USED.items():
+        if key in opts and getattr(args, key) is None:
+            try:
+                val = kind(opts[key])
+            except ValueError:
+                raise UserError(f"{args.config}: {key} is not a number: {opts[key]!r}") from None
+            setattr(args, key, [val] if key == "ligand" else val)
+    for key, val in DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, val)
+    if args.scoring not in ("vina", "vinardo"):
+        raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
+    missing = [k for k in ("receptor", "ligand", "out") if not getattr(args, k)]
+    if missing:
+        raise UserError(
+            "give " + ", ".join(f"--{k}" for k in missing) + " (or set them in --config)"
+        )
+    return box_values(opts, args.config or "<config>")
 
 
 def _autobox_coords(path: str) -> np.ndarray:
@@ -65,27 +124,36 @@ def _autobox_coords(path: str) -> np.ndarray:
     raise UserError(f"--autobox-ligand needs a .pdbqt or .sdf file, got {path}")
 
 
-def resolve_box(args) -> Box:
-    """Box from --config, overridden by --center/--size, or from --autobox-ligand."""
-    from hpcfold.boxes import autobox, read_vina_config
+def resolve_box(args, config_box: dict[str, float] | None = None) -> Box:
+    """Box from the config's box keys (``config_box``, else read from --config), overridden by
+    --center/--size, then by Vina's --center_x .. --size_z; or from --autobox-ligand."""
+    from hpcfold.boxes import autobox, box_values, parse_vina_options, read_config_text
 
+    per_axis = {k: getattr(args, k, None) for k in BOX_KEYS}
     if args.autobox_ligand:
-        if args.config or args.center or args.size:
-            raise UserError("--autobox-ligand cannot be combined with --config/--center/--size")
+        if args.config or args.center or args.size or any(v is not None for v in per_axis.values()):
+            raise UserError("--autobox-ligand cannot be combined with a box (--config/--center/"
+                            "--size/--center_x..)")  # fmt: skip
         xyz = _autobox_coords(args.autobox_ligand)
         if xyz.shape[0] == 0:
             raise UserError(f"no atoms in {args.autobox_ligand}")
         return autobox(xyz, args.autobox_add)
-    center = size = None
-    if args.config:
-        box = read_vina_config(args.config)
-        center, size = box.center, box.size
-    center = tuple(args.center) if args.center else center
-    size = tuple(args.size) if args.size else size
-    if center is None or size is None:
-        raise UserError("give the box: --config, --center and --size, or --autobox-ligand")
+    if config_box is None:
+        config_box = {}
+        if args.config:
+            config_box = box_values(parse_vina_options(read_config_text(args.config)), args.config)
+    vals = dict(config_box)
+    for name, given in (("center", args.center), ("size", args.size)):
+        if given:
+            vals.update({f"{name}_{ax}": float(v) for ax, v in zip("xyz", given, strict=True)})
+    vals.update({k: v for k, v in per_axis.items() if v is not None})
+    missing = [k for k in BOX_KEYS if k not in vals]
+    if missing:
+        raise UserError("give the box: --config, --center and --size, or --autobox-ligand "
+                        f"(missing {', '.join(missing)})")  # fmt: skip
     try:
-        return Box(center=center, size=size)
+        return Box(center=tuple(vals[k] for k in BOX_KEYS[:3]),
+                   size=tuple(vals[k] for k in BOX_KEYS[3:]))  # fmt: skip
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -158,6 +226,7 @@ def main(args) -> int:
     from hpcfold.chem.receptor import read_receptor
     from hpcfold.dock.engine import PRESETS, SearchOptions, dock_ligands, make_context
 
+    config_box = apply_config(args)
     out = args.out
     if not out.lower().endswith((".pdbqt", ".sdf")):
         raise UserError(f"--out must end with .pdbqt or .sdf, got {out}")
@@ -170,7 +239,7 @@ def main(args) -> int:
     if not os.path.isfile(args.receptor):
         raise UserError(f"receptor not found: {args.receptor}")
     receptor = read_receptor(args.receptor)
-    box = resolve_box(args)
+    box = resolve_box(args, config_box)
     warning = volume_warning(box, "a box around the binding site (--autobox-ligand) or "
                              "--preset thorough helps")  # fmt: skip
     if warning:

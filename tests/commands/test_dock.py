@@ -105,3 +105,66 @@ def test_dock_user_errors(inputs, capsys):
     err = capsys.readouterr().err
     assert "warning: the search box is 29791 A^3" in err and "--preset thorough" in err
     assert "ligand file not found" in err
+
+
+def _parse(argv):
+    import argparse
+
+    from hpcfold.commands import dock
+
+    p = argparse.ArgumentParser()
+    dock.add_arguments(p)
+    return p.parse_args(argv)
+
+
+def test_vina_config_sets_options_and_the_command_line_wins(inputs, capsys):
+    """Vina users keep receptor, ligand, out and search options in the config file; hpcfold dock
+    reads them (the command line wins, as in Vina) and warns about the ones it ignores."""
+    from hpcfold.commands.dock import apply_config, resolve_box
+
+    d, tmp, smi, cache = inputs
+    out = tmp / "cfg.pdbqt"
+    cfg = tmp / "vina.conf"
+    cfg.write_text(
+        f"receptor = {d / 'receptor.pdbqt'}\nligand = {d / 'ligand_xray.pdbqt'}\nout = {out}\n"
+        f"{(d / 'box.txt').read_text()}\nnum_modes = 5\nexhaustiveness = 4\ncpu = 2\nseed = 7\n"
+    )
+    args = _parse(["--config", str(cfg), "--num_modes", "2", "--size_x", "20"])
+    box_keys = apply_config(args)
+    assert (args.exhaustiveness, args.num_modes, args.seed) == (4, 2, 7)
+    assert (args.energy_range, args.scoring, args.ligand) == (
+        3.0,
+        "vina",
+        [str(d / "ligand_xray.pdbqt")],
+    )
+    assert "ignored cpu" in capsys.readouterr().err
+    box = resolve_box(args, box_keys)
+    assert box.size == (20.0, 30.0, 30.0)  # --size_x overrides one axis
+    rc = cli.main(["dock", "--config", str(cfg), "--num_modes", "2", "--preset", "fast",
+                   "--n-steps", "4", "--cache-dir", cache])  # fmt: skip
+    assert rc == 0, capsys.readouterr()
+    assert 1 <= len(split_models(out.read_text())) <= 2
+
+
+def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
+    from hpcfold.commands.dock import apply_config, resolve_box
+    from hpcfold.errors import UserError
+
+    d, tmp, smi, cache = inputs
+    argv = ["--receptor", "r", "--ligand", "l", "--out", "o.pdbqt", "--center_x", "1",
+            "--center_y", "2", "--center_z", "3", "--size_x", "4", "--size_y", "5", "--size_z", "6"]  # fmt: skip
+    args = _parse(argv)
+    box = resolve_box(args, apply_config(args))
+    assert box.center == (1.0, 2.0, 3.0) and box.size == (4.0, 5.0, 6.0)
+    with pytest.raises(UserError, match="missing size_z"):
+        resolve_box(_parse(argv[:-2]), {})
+    typo = tmp / "typo.conf"
+    typo.write_text(f"{(d / 'box.txt').read_text()}\nexhaustivness = 32\n")
+    with pytest.raises(UserError, match="does not support exhaustivness"):
+        apply_config(_parse(["--config", str(typo)]))
+    with pytest.raises(UserError, match="give --receptor, --ligand, --out"):
+        apply_config(_parse(["--center", "0", "0", "0", "--size", "9", "9", "9"]))
+    twice = tmp / "twice.conf"
+    twice.write_text("seed = 1\nseed = 2\n")
+    with pytest.raises(UserError, match="seed is given twice"):
+        apply_config(_parse(["--config", str(twice)]))
