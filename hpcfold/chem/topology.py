@@ -183,7 +183,8 @@ def xs_types_from_ad(ad_types: Sequence[str], bonds: np.ndarray) -> np.ndarray:
 
     ad_types: AutoDock type names (or codes into ``AD_TYPES``); bonds (B, 2+) atom indices.
     A CGn carbon is typed as a carbon; it is bonded to its Gn, a heteroatom for this rule, so it
-    is C_P, as in Vina (whose C_H_CGn is not hydrophobic either).
+    is C_P, as in Vina (whose C_H_CGn is not hydrophobic either). Carbons bonded to a CGn are
+    C_P too: Vina's ``ad_is_heteroatom`` counts every AD type except C, A, H and HD.
     Raises ValueError on a type Vina cannot score.
     """
     ads = _as_ad_strings(ad_types)
@@ -195,7 +196,9 @@ def xs_types_from_ad(ad_types: Sequence[str], bonds: np.ndarray) -> np.ndarray:
         if el in ("H", GLUE_ELEMENT):
             continue
         if el == "C":
-            hetero = any(els[k] not in ("C", "H") for k in nb[i])
+            # Vina's ad_is_heteroatom: every AD type but C, A, H and HD, so the glue types
+            # (CGn included) make a bonded carbon C_P
+            hetero = any(els[k] not in ("C", "H") or ads[k].startswith("CG") for k in nb[i])
             out[i] = XS_INDEX["C_P" if hetero else "C_H"]
         elif el in ("N", "O"):
             acceptor = ad in ("NA", "OA", "OS")
