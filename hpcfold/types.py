@@ -43,8 +43,15 @@ XS_ACCEPTOR = np.array([n in ("N_A", "N_DA", "O_A", "O_DA") for n in XS_TYPES])
 AD_TYPES: tuple[str, ...] = (
     "C", "A", "N", "NA", "OA", "S", "SA", "P", "F", "Cl", "Br", "I", "H", "HD", "HS", "Si", "At",
     "Mg", "Mn", "Zn", "Ca", "Fe", "Cu", "Na", "K", "Hg", "Co", "U", "Cd", "Ni", "Se", "N0", "OS",
+    "CG0", "CG1", "CG2", "CG3", "G0", "G1", "G2", "G3",
 )  # fmt: skip
 AD_INDEX = {name: i for i, name in enumerate(AD_TYPES)}
+# meeko's flexible-macrocycle types (Vina 1.2): a ring bond CGn-CGn is opened for the torsion
+# tree and each CGn carbon carries a glue pseudo-atom Gn placed where its partner CGn was. Codes
+# are AD_INDEX values; the glue index n is ``code - CG_CODE0`` or ``code - G_CODE0``.
+CG_CODE0 = AD_INDEX["CG0"]
+G_CODE0 = AD_INDEX["G0"]
+N_GLUE = 4
 METALS = frozenset({"Mg", "Mn", "Zn", "Ca", "Fe", "Cu", "Na", "K", "Hg", "Co", "U", "Cd", "Ni"})
 
 
@@ -97,7 +104,7 @@ class LigandRecord:
     source: str  # "path:line" (1-based line of the record's first line)
     coords: np.ndarray  # (n, 3) float32, reference conformer
     ad_types: np.ndarray  # (n,) int8, index into AD_TYPES
-    xs_types: np.ndarray  # (n,) int8, index into XS_TYPES; -1 for H
+    xs_types: np.ndarray  # (n,) int8, index into XS_TYPES; -1 for H and glue pseudo-atoms (Gn)
     charges: np.ndarray  # (n,) float32, partial charges as written in PDBQT (q column)
     frame_of_atom: np.ndarray  # (n,) int16, 0 = root, k = body of torsion k-1
     torsion_atoms: np.ndarray  # (T, 2) int32, (parent-side atom, child-side atom)
@@ -127,6 +134,36 @@ class LigandRecord:
     @property
     def n_heavy(self) -> int:
         return int(np.count_nonzero(self.xs_types >= 0))
+
+
+def glue_partners(ad_types, bonds) -> np.ndarray:
+    """(n,) int32: for each glue pseudo-atom Gn of a flexible macrocycle, the index of the CGn
+    carbon it must meet (the CGn it is *not* bonded to); every other atom maps to itself.
+
+    ad_types (n,) AD_TYPES codes; bonds (B, 2+) atom indices. Raises ValueError when the glue
+    atoms do not form meeko's pattern (each Gn bonded to one of exactly two CGn atoms).
+    """
+    ad = np.asarray(ad_types, dtype=np.int64).reshape(-1)
+    n = ad.shape[0]
+    out = np.arange(n, dtype=np.int32)
+    is_g = (ad >= G_CODE0) & (ad < G_CODE0 + N_GLUE)
+    if not is_g.any():
+        return out
+    b = np.asarray(bonds, dtype=np.int64)
+    b = b.reshape(b.shape[0], -1)[:, :2] if b.size else np.zeros((0, 2), np.int64)
+    bonded = {(int(i), int(j)) for i, j in b} | {(int(j), int(i)) for i, j in b}
+    for g in np.flatnonzero(is_g):
+        k = int(ad[g] - G_CODE0)
+        cg = np.flatnonzero(ad == CG_CODE0 + k)
+        own = [c for c in cg if (int(g), int(c)) in bonded]
+        other = [c for c in cg if (int(g), int(c)) not in bonded]
+        if cg.size != 2 or len(own) != 1 or len(other) != 1:
+            raise ValueError(
+                f"glue atom {g + 1} (G{k}) needs exactly two CG{k} atoms, one bonded to it; found "
+                f"{cg.size} CG{k}, {len(own)} bonded"
+            )
+        out[g] = other[0]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

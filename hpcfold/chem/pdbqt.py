@@ -3,7 +3,14 @@
 numpy (+ RDKit for graph automorphisms only). Parsing follows Vina's ``parse_pdbqt.cpp``: ROOT /
 ENDROOT, BRANCH a b / ENDBRANCH a b (atom serial numbers; ``a`` among the atoms of the enclosing
 piece, ``b`` inside the branch), TORSDOF; REMARK/WARNING/blank lines ignored. Coordinates are read
-from columns 31-54, the charge from 69-76 and the AutoDock type from 78-79.
+from columns 31-54, the charge from 69-76 and the AutoDock type from 78-79 (meeko's 3-character
+flexible-macrocycle types CG0..CG3 from 78-80).
+
+Flexible macrocycles (meeko's default): a ring bond CGn-CGn is opened and each CGn carries a glue
+pseudo-atom Gn where its partner was. As in Vina 1.2: CGn are carbons (C_P, being bonded to Gn);
+Gn have no XS type (no inter- or ordinary intra term) but count as heavy atoms for N_rot; pairs
+within three bonds across the opened bond are not scored; the glue pairs Gn-CGn
+(``hpcfold.types.glue_partners``) get the linear attraction of the docking objective.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from hpcfold.chem import topology
-from hpcfold.types import AD_INDEX, LigandRecord
+from hpcfold.types import AD_INDEX, LigandRecord, glue_partners
 
 MAX_AUTOMORPHISMS = 1000
 
@@ -49,15 +56,10 @@ def _parse_atom(line: str, lineno: int) -> tuple[int, np.ndarray, float, str]:
         charge = 0.0
     ad = line[77:79].strip()
     if ad not in AD_INDEX:
-        full = (line[77:].split() or [ad])[0]  # meeko's glue types have 3 characters
-        if full[:-1] in ("CG", "G") and full[-1:].isdigit():
-            raise ValueError(
-                f"line {lineno}: atom type {full!r} is a flexible-macrocycle closure atom "
-                "(meeko's default macrocycle opening), which hpcfold does not dock; prepare the "
-                "ligand with rigid macrocycles (mk_prepare_ligand.py --rigid_macrocycles) or "
-                "give its SMILES / SDF (hpcfold keeps every ring rigid)"
-            )
-        raise ValueError(f"line {lineno}: unknown AutoDock atom type {ad!r}")
+        full = (line[77:].split() or [ad])[0]  # meeko's glue types (CG0, G0...) have 3 characters
+        if full not in AD_INDEX:
+            raise ValueError(f"line {lineno}: unknown AutoDock atom type {full!r}")
+        ad = full
     return serial, xyz, charge, ad
 
 
@@ -190,16 +192,18 @@ def parse_ligand_pdbqt(text: str, lig_id: str, source: str) -> LigandRecord:
     fixed = topology.fixed_matrix(len(ads), frame, tors)
     bonds2 = topology.infer_bonds(xyz, elements, fixed=fixed)
     xs = topology.xs_types_from_ad(ads, bonds2)
-    pairs = topology.intra_pairs(len(ads), bonds2, frame, tors, xs)
-    n_rot = topology.count_n_rot(bonds2, tors, xs)
+    pairs = topology.intra_pairs(len(ads), bonds2, frame, tors, xs, ads)
+    n_rot = topology.count_n_rot(bonds2, tors, xs, heavy=[e != "H" for e in elements])
     bonds = np.concatenate([bonds2, np.ones((bonds2.shape[0], 1), dtype=np.int32)], axis=1)
+    ad_codes = np.array([AD_INDEX[a] for a in ads], dtype=np.int8)
+    glue_partners(ad_codes, bonds2)  # flexible macrocycle: check meeko's glue pattern
     auto, truncated = _automorphisms(elements, bonds2, xs >= 0)
     return LigandRecord(
         lig_id=lig_id,
         smiles="",
         source=source,
         coords=xyz.astype(np.float32),
-        ad_types=np.array([AD_INDEX[a] for a in ads], dtype=np.int8),
+        ad_types=ad_codes,
         xs_types=xs,
         charges=np.asarray(charges, dtype=np.float32),
         frame_of_atom=frame,

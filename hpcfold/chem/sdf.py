@@ -6,7 +6,8 @@ merged (non-polar) hydrogen is carried along with its heavy atom by the rigid mo
 best maps the heavy atom and its mapped neighbours within two bonds from the reference conformer
 onto the pose, so C-H geometry stays exact. PDBQT-input ligands (no mol block) get an SDF built
 from their atoms (element from the AutoDock type) and their bonds (single bonds unless the record
-says otherwise). Tags follow ``M  END`` as ``> <key>`` data items; the record ends with ``$$$$``.
+says otherwise); a flexible macrocycle (meeko's CGn / Gn atoms) comes out closed: the glue
+pseudo-atoms Gn are left out and each pair of CGn carbons is bonded again. Tags follow ``M  END`` as ``> <key>`` data items; the record ends with ``$$$$``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from collections.abc import Mapping
 import numpy as np
 from rdkit import Chem
 
-from hpcfold.types import AD_TYPES, LigandRecord
+from hpcfold.types import AD_TYPES, CG_CODE0, G_CODE0, N_GLUE, LigandRecord
 
 _AD_SYMBOL = {
     "A": "C", "NA": "N", "N0": "N", "OA": "O", "OS": "O", "SA": "S", "HD": "H", "HS": "H",
+    "CG0": "C", "CG1": "C", "CG2": "C", "CG3": "C",
 }  # fmt: skip
 
 
@@ -75,34 +77,51 @@ def _tags_block(tags: Mapping[str, object]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
+def _closed_ring_atoms(record: LigandRecord) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """(kept atom indices, bonds (i, j, order) among record atoms): glue pseudo-atoms Gn dropped
+    with their bonds, and each opened macrocycle bond CGn-CGn restored as a single bond."""
+    ad = np.asarray(record.ad_types, dtype=np.int64)
+    keep = np.flatnonzero(~((ad >= G_CODE0) & (ad < G_CODE0 + N_GLUE)))
+    kept = set(keep.tolist())
+    bonds = [
+        (int(i), int(j), int(o))
+        for i, j, o in np.asarray(record.bonds).reshape(-1, 3).tolist()
+        if i in kept and j in kept
+    ]
+    for k in range(N_GLUE):
+        cg = np.flatnonzero(ad == CG_CODE0 + k)
+        if cg.size == 2:
+            bonds.append((int(cg[0]), int(cg[1]), 1))
+    return keep, bonds
+
+
 def _molblock_from_atoms(record: LigandRecord, coords: np.ndarray, name: str) -> str:
     """V2000 mol block from the record's atoms and bonds (PDBQT input)."""
-    n, bonds = record.n_atoms, np.asarray(record.bonds).reshape(-1, 3)
+    keep, bonds = _closed_ring_atoms(record)
+    new_index = {int(a): k for k, a in enumerate(keep)}
+    n = len(keep)
     lines = [
         name,
         f"{'  hpcfold':<20s}3D",
         "",
         f"{n:3d}{len(bonds):3d}  0  0  0  0  0  0  0  0999 V2000",
     ]
-    for k in range(n):
-        ad = AD_TYPES[int(record.ad_types[k])]
+    symbols = []
+    for a in keep:
+        ad = AD_TYPES[int(record.ad_types[a])]
         sym = _AD_SYMBOL.get(ad, ad)
-        x, y, z = (float(v) for v in coords[k])
+        symbols.append(sym)
+        x, y, z = (float(v) for v in coords[a])
         lines.append(f"{x:10.4f}{y:10.4f}{z:10.4f} {sym:<3s} 0  0  0  0  0  0  0  0  0  0  0  0")
     degree = np.zeros(n, dtype=np.int64)
-    for i, j, order in bonds.tolist():
+    for i, j, order in bonds:
         o = int(order) if int(order) in (1, 2, 3, 4) else 1
-        lines.append(f"{i + 1:3d}{j + 1:3d}{o:3d}  0")
-        degree[i] += 1
-        degree[j] += 1
+        a, b = new_index[i], new_index[j]
+        lines.append(f"{a + 1:3d}{b + 1:3d}{o:3d}  0")
+        degree[a] += 1
+        degree[b] += 1
     # a four-connected N (hydrogens of PDBQT are polar H, so all present) is an ammonium
-    charged = [
-        k + 1
-        for k in range(n)
-        if _AD_SYMBOL.get(AD_TYPES[int(record.ad_types[k])], AD_TYPES[int(record.ad_types[k])])
-        == "N"
-        and degree[k] == 4
-    ]
+    charged = [k + 1 for k in range(n) if symbols[k] == "N" and degree[k] == 4]
     for start in range(0, len(charged), 8):
         part = charged[start : start + 8]
         lines.append(f"M  CHG{len(part):3d}" + "".join(f"{k:4d}{1:4d}" for k in part))

@@ -27,14 +27,18 @@ from hpcfold.types import AD_TYPES, METALS, XS_INDEX
 COVALENT_RADIUS = {
     "C": 0.77, "N": 0.75, "O": 0.73, "S": 1.02, "P": 1.06, "H": 0.37, "F": 0.71, "Cl": 0.99,
     "Br": 1.14, "I": 1.33, "Zn": 1.31, "Mg": 1.30, "Mn": 1.39, "Ca": 1.74, "Fe": 1.25,
-    "Si": 1.11, "At": 1.44,
+    "Si": 1.11, "At": 1.44, "G": 0.77,
 }  # fmt: skip
 UNKNOWN_COVALENT_RADIUS = 1.75
 BOND_ALLOWANCE = 1.1
 
 # AutoDock type -> element (Vina reads Se as S).
+# Flexible-macrocycle types (meeko): CGn carbons are carbons; Gn glue pseudo-atoms get the pseudo
+# element "G" (Vina: covalent radius 0.77, a heteroatom for the C_H / C_P rule, no XS type here).
 _AD_ELEMENT = {"A": "C", "NA": "N", "N0": "N", "OA": "O", "OS": "O", "SA": "S", "HD": "H",
-               "HS": "H", "Se": "S"}  # fmt: skip
+               "HS": "H", "Se": "S", "CG0": "C", "CG1": "C", "CG2": "C", "CG3": "C",
+               "G0": "G", "G1": "G", "G2": "G", "G3": "G"}  # fmt: skip
+GLUE_ELEMENT = "G"
 
 
 def ad_element(ad_type: str) -> str:
@@ -174,9 +178,13 @@ def _neighbours(n: int, bonds) -> list[list[int]]:
 
 
 def xs_types_from_ad(ad_types: Sequence[str], bonds: np.ndarray) -> np.ndarray:
-    """(n,) int8 XS type codes (``hpcfold.types.XS_TYPES``), -1 for hydrogens.
+    """(n,) int8 XS type codes (``hpcfold.types.XS_TYPES``), -1 for hydrogens and for glue
+    pseudo-atoms (Gn: no inter- or ordinary intramolecular term in Vina 1.2.7, measured).
 
     ad_types: AutoDock type names (or codes into ``AD_TYPES``); bonds (B, 2+) atom indices.
+    A CGn carbon is typed as a carbon; it is bonded to its Gn, a heteroatom for this rule, so it
+    is C_P, as in Vina (whose C_H_CGn is not hydrophobic either). Carbons bonded to a CGn are
+    C_P too: Vina's ``ad_is_heteroatom`` counts every AD type except C, A, H and HD.
     Raises ValueError on a type Vina cannot score.
     """
     ads = _as_ad_strings(ad_types)
@@ -185,10 +193,12 @@ def xs_types_from_ad(ad_types: Sequence[str], bonds: np.ndarray) -> np.ndarray:
     nb = _neighbours(n, bonds)
     out = np.full(n, -1, dtype=np.int8)
     for i, (ad, el) in enumerate(zip(ads, els)):
-        if el == "H":
+        if el in ("H", GLUE_ELEMENT):
             continue
         if el == "C":
-            hetero = any(els[k] not in ("C", "H") for k in nb[i])
+            # Vina's ad_is_heteroatom: every AD type but C, A, H and HD, so the glue types
+            # (CGn included) make a bonded carbon C_P
+            hetero = any(els[k] not in ("C", "H") or ads[k].startswith("CG") for k in nb[i])
             out[i] = XS_INDEX["C_P" if hetero else "C_H"]
         elif el in ("N", "O"):
             acceptor = ad in ("NA", "OA", "OS")
@@ -224,28 +234,54 @@ def _within_three_bonds(n: int, bonds: np.ndarray) -> np.ndarray:
     return r.astype(bool)
 
 
-def intra_pairs(n_atoms: int, bonds, frame_of_atom, torsion_atoms, xs_types) -> np.ndarray:
+def _closure_clash(n: int, bonds, ad_types) -> np.ndarray:
+    """(n, n) bool: Vina's ``is_closure_clash``: pairs 1-2, 1-3 or 1-4 across an opened
+    macrocycle bond CGk-CGk (atom i or a neighbour is a CGk, and so is atom j or a neighbour)."""
+    ads = _as_ad_strings(ad_types)
+    nb = _neighbours(n, bonds)
+    out = np.zeros((n, n), dtype=bool)
+    for k in range(4):
+        cg = np.array([t == f"CG{k}" for t in ads], dtype=bool)
+        if not cg.any():
+            continue
+        near = cg.copy()
+        for i in range(n):
+            near[i] |= any(cg[j] for j in nb[i])
+        out |= near[:, None] & near[None, :]
+    return out
+
+
+def intra_pairs(
+    n_atoms: int, bonds, frame_of_atom, torsion_atoms, xs_types, ad_types=None
+) -> np.ndarray:
     """(P, 2) int32 scored intramolecular pairs i < j (Vina's ``initialize_pairs``).
 
     A pair is scored when the atoms can move relative to each other (see ``fixed_matrix``), are
-    more than three bonds apart and both have XS types (no hydrogens).
+    more than three bonds apart and both have XS types (no hydrogens, no glue pseudo-atoms).
+    With ``ad_types`` (names or codes), pairs within three bonds across an opened macrocycle
+    bond (``_closure_clash``) are left out too, as Vina does. The glue pairs Gn-CGn are not in
+    this list (``hpcfold.types.glue_partners``).
     """
     n = int(n_atoms)
     if n < 2:
         return np.zeros((0, 2), dtype=np.int32)
     fixed = fixed_matrix(n, frame_of_atom, torsion_atoms)
     close = _within_three_bonds(n, bonds)
+    if ad_types is not None:
+        close |= _closure_clash(n, bonds, ad_types)
     typed = np.asarray(xs_types)[:n] >= 0
     ok = ~fixed & ~close & typed[:, None] & typed[None, :]
     i, j = np.nonzero(np.triu(ok, 1))
     return np.stack([i, j], axis=1).astype(np.int32)
 
 
-def count_n_rot(bonds, torsion_atoms, xs_types) -> float:
+def count_n_rot(bonds, torsion_atoms, xs_types, heavy=None) -> float:
     """Vina's N_rot: for each torsion (a, b), 0.5 per end whose other atom is heavy and has more
-    than one heavy neighbour (``conf_independent_inputs::atom_rotors``); both ends heavy."""
+    than one heavy neighbour (``conf_independent_inputs::atom_rotors``); both ends heavy.
+    ``heavy`` (n,) bool: Vina's non-hydrogen atoms (default ``xs_types >= 0``; glue
+    pseudo-atoms count as heavy in Vina although they have no XS type here)."""
     xs = np.asarray(xs_types)
-    heavy = xs >= 0
+    heavy = xs >= 0 if heavy is None else np.asarray(heavy, dtype=bool)
     b = _bond_pairs(bonds)
     deg = np.zeros(xs.shape[0], dtype=np.int64)
     hb = heavy[b[:, 0]] & heavy[b[:, 1]]

@@ -3,7 +3,8 @@
 Padding rules (so padded entries contribute exactly zero): padded atoms have ``xs = -1``,
 ``atom_mask = False``, frame 0 and coordinates equal to the root atom; padded torsions have
 ``tors_mask = False`` (their angle is ignored), both axis atoms = the root atom, parent 0; padded
-pairs are (0, 0) with ``pair_mask = False``.
+pairs are (0, 0) with ``pair_mask = False``; every atom that is not a glue pseudo-atom (padding
+included) is its own ``glue_partner``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hpcfold.boxes import box_bounds
-from hpcfold.types import Box, Bucket, LigandRecord, ReceptorRecord
+from hpcfold.types import Box, Bucket, LigandRecord, ReceptorRecord, glue_partners
 
 
 class LigandArrays(NamedTuple):
@@ -24,7 +25,9 @@ class LigandArrays(NamedTuple):
     bool; frame (N,) i32; tors_atoms (T, 2) i32; tors_parent (T,) i32; tors_mask (T,) bool;
     pairs (P, 2) i32; pair_mask (P,) bool; n_rot () f32; root_atom () i32 (origin of frame 0:
     the first ROOT atom, Vina's convention); n_atoms () i32 real atom count (Vina's movable
-    atoms, for step counts).
+    atoms, for step counts); glue_partner (N,) i32: for a flexible macrocycle's glue
+    pseudo-atom Gn the index of the CGn carbon it is glued to, for every other atom itself
+    (``hpcfold.types.glue_partners``; None: no glue, as all-self).
     """
 
     coords: np.ndarray
@@ -39,6 +42,7 @@ class LigandArrays(NamedTuple):
     n_rot: np.ndarray
     root_atom: np.ndarray
     n_atoms: np.ndarray
+    glue_partner: np.ndarray | None = None
 
 
 class ReceptorAtoms(NamedTuple):
@@ -102,6 +106,8 @@ def ligand_arrays(
     pairs[:p] = record.intra_pairs
     pm = np.zeros(P, bool)
     pm[:p] = True
+    glue = np.arange(N, dtype=np.int32)
+    glue[:n] = glue_partners(record.ad_types, record.bonds)
     return LigandArrays(
         coords,
         xs,
@@ -115,6 +121,7 @@ def ligand_arrays(
         np.float32(record.n_rot),
         np.int32(root),
         np.int32(n),
+        glue,
     )
 
 

@@ -12,6 +12,9 @@ Lookups never take a square root (tables are indexed by r^2), masked entries are
 - ``intra_analytic``: the same pair energy computed analytically (no tables: the Monte-Carlo
   search's cheaper intra term), on the exact curves the ``smooth`` table samples; it takes a
   guarded square root of r^2 (masked entries replaced first).
+- ``glue_energy``: the linear attraction that closes a flexible macrocycle (meeko's glue atoms):
+  part of every docking objective (search, local optimisation, refinement), never of the
+  reported intra / affinity (Vina 1.2.7 reports neither; measured with the ``vina`` package).
 - ``smooth=True`` uses the linear interpolation of Vina's ``smooth`` table (continuous, for
   gradients / BFGS); the default is Vina's ``fast`` table (what ``score()`` reports).
 """
@@ -26,7 +29,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from hpcfold.dock.batch import LigandArrays, ReceptorAtoms
-from hpcfold.dock.tables import CUTOFF2, FACTOR, N_SAMPLES, TERM_SHAPES, Tables, xs_radii
+from hpcfold.dock.tables import (
+    CUTOFF2,
+    FACTOR,
+    GLUE_CUTOFF,
+    N_SAMPLES,
+    TERM_SHAPES,
+    WEIGHT_GLUE,
+    Tables,
+    xs_radii,
+)
 from hpcfold.types import N_XS, XS_ACCEPTOR, XS_DONOR, XS_HYDROPHOBIC
 
 
@@ -148,6 +160,27 @@ def intra(
 
 
 _TINY_R2 = 1e-12  # A^2: floor under r^2 before the square root (coincident / padded atoms)
+
+
+def glue_energy(coords: jnp.ndarray, lig: LigandArrays, cap=1000.0, weight: float = WEIGHT_GLUE):
+    """Flexible-macrocycle glue (Vina 1.2's ``linearattraction``): sum over the glue pseudo-atoms
+    Gn of ``weight * r`` to their CGn partner (``lig.glue_partner``) for r < 20 A, each pair
+    soft-capped (``curl``, v = ``cap``). coords (N, 3) A -> () kcal/mol; 0 for ligands without
+    glue atoms and for padding. NaN-free: the square root sees r^2 >= 1e-12 (a closed ring puts
+    Gn on its partner), masked entries are replaced before it.
+
+    Vina adds this term to the objective it minimises (Monte-Carlo search with v = 10, local
+    optimisation and refinement with v = 1000) but not to the intra / affinity it reports, so
+    ``intra`` leaves it out and the objectives add it.
+    """
+    p = lig.glue_partner
+    if p is None:
+        return jnp.zeros((), coords.dtype)
+    d = coords - coords[p]
+    r2 = jnp.sum(d * d, axis=-1)
+    ok = (p != jnp.arange(p.shape[0])) & lig.atom_mask & (r2 < GLUE_CUTOFF * GLUE_CUTOFF)
+    r = jnp.sqrt(jnp.maximum(jnp.where(ok, r2, 1.0), _TINY_R2))
+    return jnp.sum(jnp.where(ok, curl(weight * r, cap), 0.0))
 
 
 class IntraPairs(NamedTuple):

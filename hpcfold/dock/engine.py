@@ -148,7 +148,8 @@ def make_context(
 
 def search_energy(pose, data, caps, *, name: str, weights: tuple):
     """Monte-Carlo energy (kcal/mol, not divided by 1 + w N_rot): grid inter + analytic intra
-    (``energy.intra_analytic``: no table gathers), caps = (intra v, inter v). pose (7+T,);
+    (``energy.intra_analytic``: no table gathers) + flexible-macrocycle glue
+    (``energy.glue_energy``, capped like intra), caps = (intra v, inter v). pose (7+T,);
     data = (LigandArrays, Grid, IntraPairs of the ligand); name, weights: the scoring function
     and its weights (static Python values, bound with ``functools.partial`` by ``_kernel``)."""
     from hpcfold.dock import energy, kinematics
@@ -156,6 +157,7 @@ def search_energy(pose, data, caps, *, name: str, weights: tuple):
     lig, grid, pairs = data
     xyz = kinematics.pose_to_coords(pose, lig)
     e_intra = energy.intra_analytic(xyz, lig, name, weights, caps[0], pairs)
+    e_intra = e_intra + energy.glue_energy(xyz, lig, caps[0])
     return energy.inter_grid(xyz, lig, grid, caps[1]) + e_intra
 
 
@@ -277,7 +279,8 @@ def _merge_ops(ctx: DockContext, bucket, lig) -> cluster.MergeOps:
             lg, rec, tabs, lo, hi, slope = data
             xyz = kinematics.pose_to_coords(pose, lg)
             inter, _ = energy.inter_atoms(xyz, lg, rec, tabs, caps[1], lo, hi, slope, smooth=True)
-            return inter + energy.intra(xyz, lg, tabs, caps[0], smooth=True)
+            intra = energy.intra(xyz, lg, tabs, caps[0], smooth=True)
+            return inter + intra + energy.glue_energy(xyz, lg, caps[0])
 
         def run(poses, lg, rec, tabs, lo, hi, slope):
             mask = lg.tors_mask

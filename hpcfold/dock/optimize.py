@@ -168,10 +168,11 @@ def score_poses(
 
 
 def local_energy(pose, lig, rec, tables, box_lo, box_hi, cap: float = 1000.0):
-    """Objective of Vina's local optimisation: explicit-atom inter + intra (smooth tables)."""
+    """Objective of Vina's local optimisation: explicit-atom inter + intra (smooth tables) + the
+    flexible-macrocycle glue (``energy.glue_energy``)."""
     x = kinematics.pose_to_coords(pose, lig)
     e, _ = energy.inter_atoms(x, lig, rec, tables, cap, box_lo, box_hi, 1.0e6, smooth=True)
-    return e + energy.intra(x, lig, tables, cap, smooth=True)
+    return e + energy.intra(x, lig, tables, cap, smooth=True) + energy.glue_energy(x, lig, cap)
 
 
 @jax.jit
@@ -194,11 +195,11 @@ def local_optimize(
 
 
 def grid_energy(pose, lig, grid, tables, cap: float = 1000.0, slope: float = 1.0e6):
-    """Objective of Vina 1.2's ``optimize()``: grid inter (trilinear) + intra (smooth table)."""
+    """Objective of Vina 1.2's ``optimize()``: grid inter (trilinear) + intra (smooth table) +
+    the flexible-macrocycle glue."""
     x = kinematics.pose_to_coords(pose, lig)
-    return energy.inter_grid(x, lig, grid, cap, slope) + energy.intra(
-        x, lig, tables, cap, smooth=True
-    )
+    intra = energy.intra(x, lig, tables, cap, smooth=True) + energy.glue_energy(x, lig, cap)
+    return energy.inter_grid(x, lig, grid, cap, slope) + intra
 
 
 def in_grid(coords, lig, grid) -> jnp.ndarray:

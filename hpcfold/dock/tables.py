@@ -22,6 +22,10 @@ CUTOFF2 = CUTOFF * CUTOFF
 N_SAMPLES = int(FACTOR * CUTOFF2) + 3  # 2051, as Vina
 
 WEIGHT_NAMES = (*TERMS, "rot")
+# Vina 1.2's ``linearattraction`` (flexible macrocycles): weight x r between a glue pseudo-atom Gn
+# and its CGn carbon, r < 20 A; ``weight_glue`` is 50 for vina and vinardo (not configurable here).
+WEIGHT_GLUE = 50.0
+GLUE_CUTOFF = 20.0
 DEFAULT_WEIGHTS = {
     "vina": (-0.035579, -0.005156, 0.840245, -0.035069, -0.587439, 0.05846),
     "vinardo": (-0.045, 0.0, 0.8, -0.035, -0.6, 0.05846),

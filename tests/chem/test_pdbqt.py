@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt, split_models, write_pose_pdbqt
+from hpcfold.types import AD_TYPES, XS_INDEX, glue_partners
+
+MACROCYCLE = pathlib.Path(__file__).resolve().parents[1] / "data" / "macrocycle_fabp4_457642.pdbqt"
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +52,8 @@ def test_split_models_and_write_roundtrip(shared_data, text):
         (lambda t: t.replace("ROOT\n", "", 1).replace("ENDROOT\n", "", 1), "ROOT"),
         (lambda t: t.replace("ENDBRANCH   1   5\n", ""), "BRANCH|unterminated"),
         (lambda t: t.replace(" OA\n", " Xx\n", 1), "unknown AutoDock atom type"),
-        (lambda t: t.replace(" C \n", " CG0\n", 1), "'CG0' is a flexible-macrocycle"),
-        (lambda t: t.replace(" C \n", " G0\n", 1), "'G0' is a flexible-macrocycle"),
+        (lambda t: t.replace(" C \n", " CG7\n", 1), "unknown AutoDock atom type 'CG7'"),
+        (lambda t: t.replace(" C \n", " G0\n", 1), "glue atom .* needs exactly two CG0"),
         (
             lambda t: t.replace("BRANCH   1   5", "BRANCH   1  99").replace(
                 "ENDBRANCH   1   5", "ENDBRANCH   1  99"
@@ -62,3 +67,41 @@ def test_split_models_and_write_roundtrip(shared_data, text):
 def test_malformed_text_raises(text, mutate, message):
     with pytest.raises(ValueError, match=message):
         parse_ligand_pdbqt(mutate(text), "bad", "x")
+
+
+def test_flexible_macrocycle_is_read_with_vina_rules():
+    """meeko's glue types: CG0 carbons are C_P (bonded to their G0), G0 pseudo-atoms have no XS
+    type but count as heavy for N_rot (9.5, as Vina's conf_independent shows), each G0 is glued
+    to the CG0 it is not bonded to, and pairs within three bonds across the opened ring bond are
+    not scored (Vina's is_closure_clash)."""
+    text = MACROCYCLE.read_text()
+    r = parse_ligand_pdbqt(text, "macro", str(MACROCYCLE))
+    names = [AD_TYPES[int(c)] for c in r.ad_types]
+    cg = [i for i, t in enumerate(names) if t == "CG0"]
+    g = [i for i, t in enumerate(names) if t == "G0"]
+    assert cg == [23, 26] and g == [24, 27] and r.n_atoms == 32 and r.n_torsions == 10
+    assert all(r.xs_types[i] == XS_INDEX["C_P"] for i in cg)
+    assert all(r.xs_types[i] == -1 for i in g)
+    assert r.n_rot == 9.5
+    partner = glue_partners(r.ad_types, r.bonds)
+    assert partner[24] == 26 and partner[27] == 23
+    assert np.array_equal(np.delete(partner, g), np.delete(np.arange(r.n_atoms), g))
+    np.testing.assert_allclose(r.coords[24], r.coords[26], atol=1e-3)  # closed as written
+    pairs = {tuple(p) for p in r.intra_pairs.tolist()}
+    assert not any(i in g or j in g for i, j in pairs)
+    # 1-2 (CG0-CG0), 1-3 (CG0 - neighbour of the other CG0) and 1-4 across the opened bond
+    assert (23, 26) not in pairs and (23, 25) not in pairs and (22, 25) not in pairs
+    # the same atoms typed as plain carbons (ring opened without glue) would be scored
+    plain = parse_ligand_pdbqt(
+        "\n".join(ln for ln in text.replace(" CG0", " C  ").splitlines() if not ln.endswith(" G0"))
+        + "\n",
+        "plain",
+        "x",
+    )
+    assert (23, 24) in {
+        tuple(p) for p in plain.intra_pairs.tolist()
+    }  # CG24-C26: 1-3 across the opened bond
+    out = write_pose_pdbqt(r, r.coords + np.float32(1.0), [])
+    assert out.count(" G0\n") == 2 and out.count(" CG0\n") == 2  # Vina keeps the glue atoms
+    back = parse_ligand_pdbqt(out, "macro", "x")
+    np.testing.assert_array_equal(back.intra_pairs, r.intra_pairs)

@@ -80,3 +80,24 @@ def test_bad_coordinates_are_rejected():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         write_pose_sdf(rec, bad, "x", {})
+
+
+def test_pdbqt_macrocycle_comes_out_closed_without_glue_atoms():
+    """meeko's flexible macrocycle (CG0/G0): the SDF drops the G0 pseudo-atoms and bonds the two
+    CG0 carbons, so the 7-membered ring is closed."""
+    import pathlib
+
+    from rdkit import Chem
+
+    from hpcfold.chem.pdbqt import parse_ligand_pdbqt
+    from hpcfold.chem.sdf import write_pose_sdf
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "data" / "macrocycle_fabp4_457642.pdbqt"
+    rec = parse_ligand_pdbqt(path.read_text(), "macro", str(path))
+    text = write_pose_sdf(rec, rec.coords, "macro", {})
+    mol = Chem.MolFromMolBlock(text.split("$$$$")[0], sanitize=False, removeHs=False)
+    assert mol.GetNumAtoms() == rec.n_atoms - 2
+    assert all(a.GetSymbol() in ("C", "N", "O", "H") for a in mol.GetAtoms())
+    assert mol.GetBondBetweenAtoms(23, 25) is not None  # CG24-CG27 (G25 left out)
+    Chem.FastFindRings(mol)
+    assert 7 in {len(r) for r in mol.GetRingInfo().AtomRings()}
