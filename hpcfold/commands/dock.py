@@ -75,7 +75,10 @@ def apply_config(args) -> dict[str, float]:
     if bad:
         raise UserError(f"{args.config}: hpcfold dock does not support {', '.join(bad)} "
                         "(it reads the box, receptor, ligand, out, exhaustiveness, seed, "
-                        "num_modes, energy_range and scoring)")  # fmt: skip
+                        "num_modes, energy_range and scoring"
+                        + ("; for score_only / local_only use hpcfold score [--local-only]"
+                           if {"score_only", "local_only"} & set(bad) else "")
+                        + ")")  # fmt: skip
     ignored = [k for k in opts if k in CONFIG_IGNORED]
     if ignored:
         print(f"warning: {args.config}: ignored {', '.join(ignored)} (hpcfold sets its effort "
@@ -203,6 +206,17 @@ def format_pdbqt(rec, res: DockResult, first_model: int) -> str:
     return "".join(parts)
 
 
+def format_table(rec, res: DockResult) -> str:
+    """Vina's table of modes: affinity and symmetry-corrected (l.b.) / same-index (u.b.) RMSD
+    to the best mode, heavy atoms."""
+    lb, ub = _rmsds(res, rec)
+    rows = ["mode |   affinity | dist from best mode", "     | (kcal/mol) | rmsd l.b.| rmsd u.b.",
+            "-----+------------+----------+----------"]  # fmt: skip
+    rows += [f"{m + 1:4d} {a:12.3f} {lb[m]:10.3f} {ub[m]:10.3f}"
+             for m, a in enumerate(res.affinity)]  # fmt: skip
+    return "\n".join(rows) + "\n"
+
+
 def format_sdf(rec, res: DockResult) -> str:
     from hpcfold.chem.sdf import write_pose_sdf
 
@@ -270,6 +284,7 @@ def main(args) -> int:
             text.append(format_pdbqt(rec, res, model))
             model += len(res.affinity)
         print(f"{rec.lig_id}: {len(res.affinity)} modes, best {res.affinity[0]:.3f} kcal/mol")
+        print(format_table(rec, res))
     tmp = out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write("".join(text))

@@ -42,7 +42,12 @@ def test_dock_pdbqt_output(inputs, capsys):
     first = [float(v) for v in results[0].split(":")[1].split()]
     assert first[0] < -4.0 and first[1:] == [0.0, 0.0]
     assert atom_keys(models[0]) == atom_keys(lig.read_text())  # input atom order kept
-    assert "wrote 3/3 docked ligands" in capsys.readouterr().out
+    stdout = capsys.readouterr().out
+    assert "wrote 3/3 docked ligands" in stdout
+    # Vina's table of modes, one per ligand, its rows matching the REMARK VINA RESULT lines
+    assert stdout.count("mode |   affinity | dist from best mode") == 3
+    rows = [ln.split() for ln in stdout.splitlines() if ln[:4].strip().isdigit()]
+    assert [float(r[1]) for r in rows] == [float(ln.split()[3]) for ln in results]
 
 
 def test_dock_sdf_output(inputs, capsys):
@@ -164,6 +169,9 @@ def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
         apply_config(_parse(["--config", str(typo)]))
     with pytest.raises(UserError, match="give --receptor, --ligand, --out"):
         apply_config(_parse(["--center", "0", "0", "0", "--size", "9", "9", "9"]))
+    typo.write_text("score_only = 1\n")
+    with pytest.raises(UserError, match="use hpcfold score"):
+        apply_config(_parse(["--config", str(typo)]))
     twice = tmp / "twice.conf"
     twice.write_text("seed = 1\nseed = 2\n")
     with pytest.raises(UserError, match="seed is given twice"):
