@@ -136,6 +136,12 @@ class LigandRecord:
         return int(np.count_nonzero(self.xs_types >= 0))
 
 
+def has_glue(ad_types) -> bool:
+    """True when the AD_TYPES codes include a glue pseudo-atom Gn (a flexible macrocycle)."""
+    ad = np.asarray(ad_types, dtype=np.int64)
+    return bool(np.any((ad >= G_CODE0) & (ad < G_CODE0 + N_GLUE)))
+
+
 def glue_partners(ad_types, bonds) -> np.ndarray:
     """(n,) int32: for each glue pseudo-atom Gn of a flexible macrocycle, the index of the CGn
     carbon it must meet (the CGn it is *not* bonded to); every other atom maps to itself.

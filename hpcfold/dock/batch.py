@@ -4,7 +4,7 @@ Padding rules (so padded entries contribute exactly zero): padded atoms have ``x
 ``atom_mask = False``, frame 0 and coordinates equal to the root atom; padded torsions have
 ``tors_mask = False`` (their angle is ignored), both axis atoms = the root atom, parent 0; padded
 pairs are (0, 0) with ``pair_mask = False``; every atom that is not a glue pseudo-atom (padding
-included) is its own ``glue_partner``.
+included) is its own ``glue_partner`` (None for a ligand without glue atoms).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hpcfold.boxes import box_bounds
-from hpcfold.types import Box, Bucket, LigandRecord, ReceptorRecord, glue_partners
+from hpcfold.types import Box, Bucket, LigandRecord, ReceptorRecord, glue_partners, has_glue
 
 
 class LigandArrays(NamedTuple):
@@ -27,7 +27,8 @@ class LigandArrays(NamedTuple):
     the first ROOT atom, Vina's convention); n_atoms () i32 real atom count (Vina's movable
     atoms, for step counts); glue_partner (N,) i32: for a flexible macrocycle's glue
     pseudo-atom Gn the index of the CGn carbon it is glued to, for every other atom itself
-    (``hpcfold.types.glue_partners``; None: no glue, as all-self).
+    (``hpcfold.types.glue_partners``); None for a ligand without glue atoms, so the kernels of
+    ordinary ligands carry no glue term at all (a batch with glue compiles its own program).
     """
 
     coords: np.ndarray
@@ -106,8 +107,10 @@ def ligand_arrays(
     pairs[:p] = record.intra_pairs
     pm = np.zeros(P, bool)
     pm[:p] = True
-    glue = np.arange(N, dtype=np.int32)
-    glue[:n] = glue_partners(record.ad_types, record.bonds)
+    glue = None  # no glue atoms: the kernels leave the term out (pytree without it)
+    if has_glue(record.ad_types):
+        glue = np.arange(N, dtype=np.int32)
+        glue[:n] = glue_partners(record.ad_types, record.bonds)
     return LigandArrays(
         coords,
         xs,
@@ -126,8 +129,17 @@ def ligand_arrays(
 
 
 def stack_arrays(items: Sequence[LigandArrays]) -> LigandArrays:
-    """Stack same-shape LigandArrays along a new leading batch axis."""
-    return LigandArrays(*(np.stack(field) for field in zip(*items)))
+    """Stack same-shape LigandArrays along a new leading batch axis. ``glue_partner`` stays None
+    when no item has glue atoms; otherwise items without it get the all-self partners."""
+    glue = [it.glue_partner for it in items]
+    if all(g is None for g in glue):
+        stacked_glue = None
+    else:
+        n = items[0].coords.shape[0]
+        stacked_glue = np.stack([np.arange(n, dtype=np.int32) if g is None else g for g in glue])
+    names = [f for f in LigandArrays._fields if f != "glue_partner"]
+    fields = {f: np.stack([getattr(it, f) for it in items]) for f in names}
+    return LigandArrays(**fields, glue_partner=stacked_glue)
 
 
 def pad_ligands(records: Sequence[LigandRecord], bucket: Bucket) -> LigandArrays:

@@ -45,6 +45,7 @@ from hpcfold.types import (  # noqa: E402
     Reason,
     ReceptorRecord,
     bucket_for,
+    has_glue,
 )  # fmt: skip
 
 PRESETS = presets.PRESETS
@@ -215,8 +216,8 @@ def dock_ligands(ctx: DockContext, records: list[LigandRecord]) -> list[DockResu
         if b is None:
             msg = f"{rec.n_atoms} atoms / {rec.n_torsions} torsions exceed the largest bucket"
             out[i] = Failure(rec.lig_id, rec.source, rec.smiles, Reason.TOO_LARGE, msg)
-        else:
-            groups.setdefault(b.index, (b, []))[1].append(i)
+        else:  # flexible macrocycles batch apart: their program has the glue term
+            groups.setdefault((b.index, has_glue(rec.ad_types)), (b, []))[1].append(i)
     for _, (bucket, idx) in sorted(groups.items()):
         kern = _kernel(ctx, bucket)
         bs = kernel_batch(ctx, bucket)
@@ -239,7 +240,7 @@ def dock_ligands(ctx: DockContext, records: list[LigandRecord]) -> list[DockResu
             share = (time.perf_counter() - t0) / len(chunk)
             for j, i in enumerate(chunk):
                 t1 = time.perf_counter()
-                lig = type(arrays)(*(np.asarray(a)[j] for a in arrays))
+                lig = type(arrays)(*(None if a is None else np.asarray(a)[j] for a in arrays))
                 try:
                     res = cluster.merge_poses(
                         records[i], poses[j], energies[j], _merge_ops(ctx, bucket, lig),

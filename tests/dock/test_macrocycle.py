@@ -108,13 +108,42 @@ def test_score_matches_vina_on_closed_and_opened_ring(fabp4):
     np.testing.assert_allclose(ours, ref[:, :3], atol=0.01)
 
 
+def _ordinary_ligand(tmp_path):
+    from hpcfold.chem.prepare import PrepOptions, prepare_record
+    from hpcfold.chem.readers import iter_records
+
+    smi = tmp_path / "flex.smi"
+    smi.write_text("OC(=O)CCCCCCCNC(=O)c1ccc(cc1)-c1ccccc1 flex\n")
+    return prepare_record(next(iter(iter_records(str(smi)))), PrepOptions())
+
+
+def test_ligand_arrays_carry_glue_only_for_macrocycles(fabp4, tmp_path):
+    lig, flex = fabp4[2], _ordinary_ligand(tmp_path)
+    plain = batch.ligand_arrays(flex, 48, 12, 900)
+    glued = batch.ligand_arrays(lig, 48, 12, 900)
+    assert plain.glue_partner is None
+    assert batch.stack_arrays([plain, plain]).glue_partner is None
+    both = batch.stack_arrays([plain, glued]).glue_partner
+    np.testing.assert_array_equal(both[0], np.arange(48))
+    np.testing.assert_array_equal(both[1][:32], glue_partners(lig.ad_types, lig.bonds))
+
+
 def test_dock_closes_the_ring(fabp4, tmp_path):
-    from hpcfold.dock.engine import SearchOptions, dock_ligands, make_context
+    from hpcfold.dock.engine import SearchOptions, bucket_for, dock_ligands, make_context
 
     rec_path, box, lig, _ = fabp4
     opts = SearchOptions(preset="fast", exhaustiveness=2, n_steps=300, seed=3, num_modes=3)
     ctx = make_context(read_receptor(rec_path), box, opts, cache_dir=str(tmp_path))
-    res = dock_ligands(ctx, [lig])[0]
+    flex = _ordinary_ligand(tmp_path)  # same size bucket as the macrocycle
+    res, mixed = dock_ligands(ctx, [lig, flex])
+    alone = dock_ligands(ctx, [flex])[0]
+    # flexible macrocycles batch apart (their program has the glue term; ordinary ligands'
+    # programs have none), so an ordinary ligand's poses do not depend on a macrocycle nearby
+    assert bucket_for(flex.n_atoms, flex.n_torsions, len(flex.intra_pairs)) == bucket_for(
+        lig.n_atoms, lig.n_torsions, len(lig.intra_pairs)
+    )
+    np.testing.assert_array_equal(mixed.coords, alone.coords)
+    np.testing.assert_array_equal(mixed.affinity, alone.affinity)
     p = glue_partners(lig.ad_types, lig.bonds)
     for m in range(len(res.affinity)):
         d = [np.linalg.norm(res.coords[m, g] - res.coords[m, p[g]]) for g in G_ATOMS]
