@@ -7,7 +7,8 @@ best maps the heavy atom and its mapped neighbours within two bonds from the ref
 onto the pose, so C-H geometry stays exact. PDBQT-input ligands (no mol block) get an SDF built
 from their atoms (element from the AutoDock type) and their bonds (single bonds unless the record
 says otherwise); a flexible macrocycle (meeko's CGn / Gn atoms) comes out closed: the glue
-pseudo-atoms Gn are left out and each pair of CGn carbons is bonded again. Tags follow ``M  END`` as ``> <key>`` data items; the record ends with ``$$$$``.
+pseudo-atoms Gn are left out and each pair of CGn carbons is bonded again. Tags follow
+``M  END`` as ``> <key>`` data items; the record ends with ``$$$$``.
 """
 
 from __future__ import annotations

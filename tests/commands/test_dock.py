@@ -157,7 +157,8 @@ def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
 
     d, tmp, smi, cache = inputs
     argv = ["--receptor", "r", "--ligand", "l", "--out", "o.pdbqt", "--center_x", "1",
-            "--center_y", "2", "--center_z", "3", "--size_x", "4", "--size_y", "5", "--size_z", "6"]  # fmt: skip
+            "--center_y", "2", "--center_z", "3", "--size_x", "4", "--size_y", "5",
+            "--size_z", "6"]  # fmt: skip
     args = _parse(argv)
     box = resolve_box(args, apply_config(args))
     assert box.center == (1.0, 2.0, 3.0) and box.size == (4.0, 5.0, 6.0)
