@@ -49,7 +49,7 @@ _AD_ELEMENT = {
     "C": 6, "A": 6, "N": 7, "NA": 7, "N0": 7, "OA": 8, "OS": 8, "S": 16, "SA": 16, "P": 15,
     "F": 9, "Cl": 17, "Br": 35, "I": 53, "Si": 14, "At": 85, "Se": 34, "Mg": 12, "Mn": 25,
     "Zn": 30, "Ca": 20, "Fe": 26, "Cu": 29, "Na": 11, "K": 19, "Hg": 80, "Co": 27, "U": 92,
-    "Cd": 48, "Ni": 28,
+    "Cd": 48, "Ni": 28, "CG0": 6, "CG1": 6, "CG2": 6, "CG3": 6,
 }  # fmt: skip
 
 
@@ -329,6 +329,7 @@ def prepare_mol(
 
 def _pdbqt_record(raw: RawRecord, opts: PrepOptions) -> LigandRecord:
     from hpcfold.chem.pdbqt import parse_ligand_pdbqt
+    from hpcfold.chem.pdbqt_smiles import molblock_from_remarks
 
     try:
         rec = parse_ligand_pdbqt(raw.text, raw.lig_id, raw.source)
@@ -344,6 +345,9 @@ def _pdbqt_record(raw: RawRecord, opts: PrepOptions) -> LigandRecord:
         elements, np.array(bonds, dtype=np.int64).reshape(-1, 2), opts.max_automorphisms
     )
     rec = dataclasses.replace(rec, automorphisms=autos, automorphisms_truncated=truncated)
+    chem = molblock_from_remarks(raw.text, rec)  # meeko's REMARK SMILES: bond orders for SDF
+    if chem is not None:
+        rec = dataclasses.replace(rec, molblock=chem[0], mol_index=chem[1], smiles=chem[2])
     _check_size(rec, opts)
     return rec
 
