@@ -111,7 +111,8 @@ def test_pdbqt_input_keeps_given_types_and_tree(shared_data):
     raw = next(iter_records(shared_data / "vina-example" / "1iep_ligand.pdbqt"))
     rec = prepare_record(raw, OPTS)
     assert isinstance(rec, LigandRecord)
-    assert rec.n_torsions == 7 and rec.smiles == "" and rec.molblock == ""
+    assert rec.n_torsions == 7 and rec.molblock  # meeko's REMARK SMILES: the chemistry is kept
+    assert rec.smiles == "Cc1ccc(NC(=O)c2ccc(CN3CC[NH+](C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"
     assert rec.automorphisms.shape == (4, rec.n_heavy)
     atom_lines = [ln for ln in raw.text.splitlines() if ln.startswith("ATOM")]
     assert [AD_TYPES[t] for t in rec.ad_types] == [ln[77:79].strip() for ln in atom_lines]

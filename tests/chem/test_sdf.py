@@ -62,14 +62,15 @@ def test_pose_with_a_torsion_change_keeps_ch_bonds():
 
 
 def test_pdbqt_input_ligand_gets_an_sdf(shared_data):
-    raw = next(iter_records(shared_data / "vina-example" / "1iep_ligand.pdbqt"))
+    """A PDBQT without meeko's REMARK SMILES: an SDF of its atoms and inferred single bonds."""
+    raw = next(iter_records(shared_data / "redock42" / "1hnn" / "ligand_xray.pdbqt"))
     rec = prepare_record(raw, OPTS)
     assert rec.molblock == ""
-    text = write_pose_sdf(rec, rec.coords, "imatinib", {"affinity": -12.5})
+    text = write_pose_sdf(rec, rec.coords, "1hnn", {"affinity": -8.5})
     mol = _read(text)
     assert mol.GetNumAtoms() == rec.n_atoms
     np.testing.assert_allclose(mol.GetConformer().GetPositions(), rec.coords, atol=1e-3)
-    assert "M  CHG  1" in text  # the protonated piperazine N
+    assert "M  CHG  1" in text  # the protonated ring NH2+
 
 
 def test_bad_coordinates_are_rejected():
