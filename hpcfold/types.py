@@ -136,10 +136,15 @@ class LigandRecord:
         return int(np.count_nonzero(self.xs_types >= 0))
 
 
+def is_glue(ad_types) -> np.ndarray:
+    """(n,) bool: which AD_TYPES codes are glue pseudo-atoms Gn (flexible macrocycles)."""
+    ad = np.asarray(ad_types, dtype=np.int64).reshape(-1)
+    return (ad >= G_CODE0) & (ad < G_CODE0 + N_GLUE)
+
+
 def has_glue(ad_types) -> bool:
     """True when the AD_TYPES codes include a glue pseudo-atom Gn (a flexible macrocycle)."""
-    ad = np.asarray(ad_types, dtype=np.int64)
-    return bool(np.any((ad >= G_CODE0) & (ad < G_CODE0 + N_GLUE)))
+    return bool(np.any(is_glue(ad_types)))
 
 
 def glue_partners(ad_types, bonds) -> np.ndarray:
@@ -152,7 +157,7 @@ def glue_partners(ad_types, bonds) -> np.ndarray:
     ad = np.asarray(ad_types, dtype=np.int64).reshape(-1)
     n = ad.shape[0]
     out = np.arange(n, dtype=np.int32)
-    is_g = (ad >= G_CODE0) & (ad < G_CODE0 + N_GLUE)
+    is_g = is_glue(ad)
     if not is_g.any():
         return out
     b = np.asarray(bonds, dtype=np.int64)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 from rdkit import Chem
 
-from hpcfold.types import AD_TYPES, CG_CODE0, G_CODE0, N_GLUE, LigandRecord
+from hpcfold.types import AD_TYPES, CG_CODE0, N_GLUE, LigandRecord, is_glue
 
 _AD_SYMBOL = {
     "A": "C", "NA": "N", "N0": "N", "OA": "O", "OS": "O", "SA": "S", "HD": "H", "HS": "H",
@@ -82,7 +82,7 @@ def _closed_ring_atoms(record: LigandRecord) -> tuple[np.ndarray, list[tuple[int
     """(kept atom indices, bonds (i, j, order) among record atoms): glue pseudo-atoms Gn dropped
     with their bonds, and each opened macrocycle bond CGn-CGn restored as a single bond."""
     ad = np.asarray(record.ad_types, dtype=np.int64)
-    keep = np.flatnonzero(~((ad >= G_CODE0) & (ad < G_CODE0 + N_GLUE)))
+    keep = np.flatnonzero(~is_glue(ad))
     kept = set(keep.tolist())
     bonds = [
         (int(i), int(j), int(o))

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hpcfold.types import AD_TYPES, METALS, XS_INDEX
+from hpcfold.types import AD_TYPES, METALS, N_GLUE, XS_INDEX
 
 # Vina's covalent radii (Angstrom) by element; other elements use ``UNKNOWN_COVALENT_RADIUS``.
 COVALENT_RADIUS = {
@@ -240,7 +240,7 @@ def _closure_clash(n: int, bonds, ad_types) -> np.ndarray:
     ads = _as_ad_strings(ad_types)
     nb = _neighbours(n, bonds)
     out = np.zeros((n, n), dtype=bool)
-    for k in range(4):
+    for k in range(N_GLUE):
         cg = np.array([t == f"CG{k}" for t in ads], dtype=bool)
         if not cg.any():
             continue

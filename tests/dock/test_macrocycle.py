@@ -128,20 +128,30 @@ def test_ligand_arrays_carry_glue_only_for_macrocycles(fabp4, tmp_path):
     np.testing.assert_array_equal(both[1][:32], glue_partners(lig.ad_types, lig.bonds))
 
 
-def test_dock_closes_the_ring(fabp4, tmp_path):
+def test_dock_closes_the_ring(fabp4, tmp_path, monkeypatch):
     from hpcfold.dock.engine import SearchOptions, bucket_for, dock_ligands, make_context
 
     rec_path, box, lig, _ = fabp4
-    opts = SearchOptions(preset="fast", exhaustiveness=2, n_steps=300, seed=3, num_modes=3)
+    # two ligands per kernel call (CPU's default is one), so the two below could share a batch
+    opts = SearchOptions(preset="fast", exhaustiveness=2, n_steps=300, seed=3, num_modes=3,
+                         batch_size=2)  # fmt: skip
     ctx = make_context(read_receptor(rec_path), box, opts, cache_dir=str(tmp_path))
     flex = _ordinary_ligand(tmp_path)  # same size bucket as the macrocycle
-    res, mixed = dock_ligands(ctx, [lig, flex])
-    alone = dock_ligands(ctx, [flex])[0]
-    # flexible macrocycles batch apart (their program has the glue term; ordinary ligands'
-    # programs have none), so an ordinary ligand's poses do not depend on a macrocycle nearby
     assert bucket_for(flex.n_atoms, flex.n_torsions, len(flex.intra_pairs)) == bucket_for(
         lig.n_atoms, lig.n_torsions, len(lig.intra_pairs)
     )
+    batches, pad = [], batch.pad_ligands
+
+    def spy(recs, b):
+        batches.append({r.lig_id for r in recs})
+        return pad(recs, b)
+
+    monkeypatch.setattr(batch, "pad_ligands", spy)
+    res, mixed = dock_ligands(ctx, [lig, flex])
+    # flexible macrocycles batch apart (their program has the glue term; ordinary ligands'
+    # programs have none), so an ordinary ligand's program does not depend on its neighbours
+    assert sorted(map(sorted, batches)) == [["flex"], ["macro"]]
+    alone = dock_ligands(ctx, [flex])[0]
     np.testing.assert_array_equal(mixed.coords, alone.coords)
     np.testing.assert_array_equal(mixed.affinity, alone.affinity)
     p = glue_partners(lig.ad_types, lig.bonds)
