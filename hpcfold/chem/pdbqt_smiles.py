@@ -6,8 +6,9 @@ PARENT p h ...`` (polar hydrogen with serial h sits on SMILES atom p). ``molbloc
 turns them into a mol block with explicit hydrogens at the PDBQT's coordinates plus the record
 atom -> mol block atom map (``LigandRecord.molblock`` / ``mol_index``), so a pose of a PDBQT
 ligand is written as SDF with its real bond orders and formal charges, as for SMILES / SDF
-input. A flexible macrocycle's glue atoms (``G0``..``G3``) are not in the SMILES: they map to -1 and the ring comes
-out closed. Anything missing or inconsistent gives None (the caller keeps the atoms-only SDF).
+input. A flexible macrocycle's glue atoms (``G0``..``G3``) are not in the SMILES: they map to
+-1 and the ring comes out closed. Anything missing or inconsistent gives None (the caller keeps
+the atoms-only SDF).
 """
 
 from __future__ import annotations
