@@ -49,7 +49,7 @@ def main() -> None:
                               cache_dir=str(args.work / "cache"))  # fmt: skip
     b = bucket_for(rec.n_atoms, rec.n_torsions, len(rec.intra_pairs))
     lig = batch.pad_ligands([rec], b)
-    lig = type(lig)(*(np.asarray(a)[0] for a in lig))
+    lig = type(lig)(*(None if a is None else np.asarray(a)[0] for a in lig))
     name, weights = ctx.params.name, ctx.params.resolved_weights
     n_tors = int(np.sum(lig.tors_mask))
     keys = jax.random.split(jax.random.PRNGKey(0), args.chains)

@@ -1,15 +1,18 @@
 """Steady-state docking cost per ligand of the engine on the bundled FABP4 example.
 
-    python bench/bench_engine.py --preset fast --n 12 --repeats 3
+    python bench/bench_engine.py --preset fast --n 12 --repeats 3 [--batch 4 --lanes 4]
 
 Prepares the first N actives of examples/fabp4 with hpcfold's prep, builds one docking context,
 docks one ligand to compile (reported as cold start), then docks all N ligands ``repeats`` times
 and prints the median seconds per ligand (wall and process CPU) and the best affinities.
+``--batch`` sets ligands per kernel call; ``--lanes`` how many of them run vmapped in lockstep
+(an accelerator's default is the whole call; CPU's is 1), to measure that program on CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
 import statistics
 import time
@@ -23,6 +26,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cache", default="/tmp/hpcfold-bench-cache")
+    ap.add_argument("--batch", type=int, default=None, help="ligands per kernel call")
+    ap.add_argument("--lanes", type=int, default=None, help="of them vmapped together")
     args = ap.parse_args()
 
     from hpcfold.boxes import read_vina_config
@@ -40,9 +45,11 @@ def main() -> None:
     ctx = engine.make_context(
         read_receptor(str(ex / "receptor.pdbqt")),
         read_vina_config(ex / "box.txt"),
-        engine.SearchOptions(preset=args.preset),
+        engine.SearchOptions(preset=args.preset, batch_size=args.batch),
         cache_dir=args.cache,
     )
+    if args.lanes:
+        ctx = dataclasses.replace(ctx, ligand_lanes=args.lanes, kernels={})
     t0 = time.perf_counter()
     engine.dock_ligands(ctx, recs[:1])
     cold = time.perf_counter() - t0
@@ -53,7 +60,10 @@ def main() -> None:
         walls.append((time.perf_counter() - w0) / len(recs))
         cpus.append((time.process_time() - c0) / len(recs))
     best = [round(float(r.affinity[0]), 2) for r in out]
-    print(f"preset {args.preset}: {len(recs)} ligands, cold start {cold:.1f} s")
+    print(
+        f"preset {args.preset}: {len(recs)} ligands, batch {ctx.batch_size}, "
+        f"lanes {ctx.ligand_lanes}, cold start {cold:.1f} s"
+    )
     print(
         f"median s/ligand: wall {statistics.median(walls):.3f}  cpu {statistics.median(cpus):.3f}"
     )

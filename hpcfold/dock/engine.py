@@ -3,7 +3,8 @@
 ``make_context`` builds the scoring tables and grid maps once per (receptor, box, scoring); the
 search kernel compiles lazily, once per size bucket (``hpcfold.types.BUCKETS``), with a fixed
 kernel batch size: a chunk is padded with dummy ligands. Each ligand's random stream comes from
-(options.seed, sha256(lig_id)) and the kernel maps over ligands (``lax.map``) so a ligand's poses
+(options.seed, sha256(lig_id)). The kernel runs ``ligand_lanes`` ligands in lockstep (``vmap``;
+on CPU one at a time, ``lax.map``), and a lane never reads another lane, so a ligand's poses
 never depend on its neighbours, its chunk or its rank. Post-processing (merge, refine, filter) is
 per ligand: ``hpcfold.dock.cluster.merge_poses`` with the kernels of ``_merge_ops``.
 """
@@ -118,6 +119,7 @@ class DockContext:
     lo: np.ndarray  # (3,) box corner, A
     hi: np.ndarray
     kernels: dict = dataclasses.field(default_factory=dict)
+    ligand_lanes: int = 1  # ligands vmapped together inside a kernel call (``_kernel``)
 
 
 def make_context(
@@ -141,10 +143,12 @@ def make_context(
     rec = batch.receptor_arrays(receptor, box, pad_multiple=64)
     lo, hi, _ = box_bounds(box)
     lo, hi = lo.astype(np.float32), hi.astype(np.float32)
-    bs = options.batch_size or (1 if jax.default_backend() == "cpu" else 64)
+    cpu = jax.default_backend() == "cpu"
+    bs = options.batch_size or (1 if cpu else 64)
     return DockContext(
-        receptor, box, options, params, tabs, grid, rec, sp, refine_iters, bs, lo, hi
-    )
+        receptor, box, options, params, tabs, grid, rec, sp, refine_iters, bs, lo, hi,
+        ligand_lanes=1 if cpu else bs,
+    )  # fmt: skip
 
 
 def search_energy(pose, data, caps, *, name: str, weights: tuple):
@@ -166,7 +170,8 @@ def kernel_batch(ctx: DockContext, bucket) -> int:
     """Ligands per kernel call for ``bucket``: ``ctx.batch_size`` (explicit, or 1 on CPU), and on
     an accelerator at most 64 x (96 / atoms)^2: the search's dense N x N intra term holds
     batch x chains x N^2 values per intermediate (64 x 128 x 400^2 floats = 5 GB for the
-    largest bucket). A ligand's result does not depend on its batch (``lax.map``)."""
+    largest bucket, all ligands of a call vmapped). A ligand's result does not depend on its
+    batch."""
     if ctx.options.batch_size or ctx.batch_size == 1:
         return ctx.batch_size
     return max(1, min(ctx.batch_size, (ctx.batch_size * 96 * 96) // (bucket.n_atoms**2)))
@@ -175,7 +180,12 @@ def kernel_batch(ctx: DockContext, bucket) -> int:
 def _kernel(ctx: DockContext, bucket):
     """The jitted search for one bucket: (keys (B,2), ligs (B,...), grid, tables, lo, hi) ->
     (poses (B, C, 7+T), energies (B, C)). The search's intra term is analytic (``tables`` is
-    not used by the search; the merge step's refinement and scores use them)."""
+    not used by the search; the merge step's refinement and scores use them).
+
+    Ligands run ``ctx.ligand_lanes`` at a time in lockstep (``lax.map`` with ``batch_size``,
+    i.e. ``vmap``): on an accelerator the whole call (ligands x chains), which is where its
+    parallelism comes from; on CPU one at a time, since a vmapped batch axis made XLA's CPU
+    program 1.5-2x slower per ligand (docs/benchmarks.md) and the chains already vectorise."""
     if bucket.name in ctx.kernels:
         return ctx.kernels[bucket.name]
     from hpcfold.dock import energy, optimize
@@ -183,6 +193,7 @@ def _kernel(ctx: DockContext, bucket):
     name, weights = ctx.params.name, ctx.params.resolved_weights
     energy_fn = functools.partial(search_energy, name=name, weights=weights)
     sp = ctx.search
+    lanes = min(ctx.ligand_lanes, kernel_batch(ctx, bucket))
 
     def run(keys, ligs, grid, tabs, lo, hi):
         TRACE_COUNTS[bucket.name] += 1  # runs at trace time only
@@ -198,7 +209,9 @@ def _kernel(ctx: DockContext, bucket):
                 energy_fn, optimize.bfgs, sp,
             )  # fmt: skip
 
-        return jax.lax.map(one, (keys, ligs))
+        if lanes <= 1:
+            return jax.lax.map(one, (keys, ligs))
+        return jax.lax.map(one, (keys, ligs), batch_size=lanes)
 
     fn = jax.jit(run)
     ctx.kernels[bucket.name] = fn

@@ -88,6 +88,26 @@ def test_restarting_search_is_batch_independent_and_deterministic(setup):
         np.testing.assert_array_equal(res.affinity, pair[1].affinity)
 
 
+def test_vmapped_ligands_are_batch_independent(setup):
+    """An accelerator's kernel vmaps the ligands of a call (``ligand_lanes``); run here on CPU:
+    a ligand's poses are the same beside another ligand, beside a NaN ligand and in a padded
+    chunk. (Against one ligand at a time, the vmapped program may round differently.)"""
+    rec, box, cache, ligs = setup
+    base = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    assert base.ligand_lanes == 1  # CPU: one ligand at a time
+    ctx = dataclasses.replace(base, ligand_lanes=2, kernels={})
+    bucket = bucket_for(ligs["A"].n_atoms, ligs["A"].n_torsions, len(ligs["A"].intra_pairs))
+    before = engine.TRACE_COUNTS[bucket.name]
+    r1 = engine.dock_ligands(ctx, [ligs["A"], ligs["B"]])
+    r2 = engine.dock_ligands(ctx, [ligs["N"], ligs["A"], ligs["C"]])
+    assert engine.TRACE_COUNTS[bucket.name] - before == 1
+    assert isinstance(r2[0], Failure) and r2[0].reason == Reason.NONFINITE_ENERGY
+    for a, b in ((r1[0], r2[1]), (r1[1], engine.dock_ligands(ctx, [ligs["B"]])[0])):
+        np.testing.assert_array_equal(a.coords, b.coords)
+        np.testing.assert_array_equal(a.affinity, b.affinity)
+    assert all(isinstance(r, DockResult) for r in (*r1, *r2[1:]))
+
+
 def test_result_contract(setup):
     rec, box, cache, ligs = setup
     ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
