@@ -49,7 +49,7 @@ def main() -> None:
         cache_dir=args.cache,
     )
     if args.lanes:
-        ctx = dataclasses.replace(ctx, ligand_lanes=args.lanes, kernels={})
+        ctx = dataclasses.replace(ctx, ligand_lanes=args.lanes)
     t0 = time.perf_counter()
     engine.dock_ligands(ctx, recs[:1])
     cold = time.perf_counter() - t0

@@ -185,15 +185,17 @@ def _kernel(ctx: DockContext, bucket):
     Ligands run ``ctx.ligand_lanes`` at a time in lockstep (``lax.map`` with ``batch_size``,
     i.e. ``vmap``): on an accelerator the whole call (ligands x chains), which is where its
     parallelism comes from; on CPU one at a time, since a vmapped batch axis made XLA's CPU
-    program 1.5-2x slower per ligand (docs/benchmarks.md) and the chains already vectorise."""
-    if bucket.name in ctx.kernels:
-        return ctx.kernels[bucket.name]
+    program ~1.3x slower per ligand (docs/benchmarks.md) and the chains already vectorise.
+    Cached per (bucket, lanes)."""
+    lanes = min(ctx.ligand_lanes, kernel_batch(ctx, bucket))
+    cache_key = f"search:{bucket.name}:{lanes}"
+    if cache_key in ctx.kernels:
+        return ctx.kernels[cache_key]
     from hpcfold.dock import energy, optimize
 
     name, weights = ctx.params.name, ctx.params.resolved_weights
     energy_fn = functools.partial(search_energy, name=name, weights=weights)
     sp = ctx.search
-    lanes = min(ctx.ligand_lanes, kernel_batch(ctx, bucket))
 
     def run(keys, ligs, grid, tabs, lo, hi):
         TRACE_COUNTS[bucket.name] += 1  # runs at trace time only
@@ -209,12 +211,12 @@ def _kernel(ctx: DockContext, bucket):
                 energy_fn, optimize.bfgs, sp,
             )  # fmt: skip
 
-        if lanes <= 1:
+        if lanes <= 1:  # batch_size=1 would still vmap, over an axis of one
             return jax.lax.map(one, (keys, ligs))
         return jax.lax.map(one, (keys, ligs), batch_size=lanes)
 
     fn = jax.jit(run)
-    ctx.kernels[bucket.name] = fn
+    ctx.kernels[cache_key] = fn
     return fn
 
 

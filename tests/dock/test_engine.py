@@ -88,19 +88,30 @@ def test_restarting_search_is_batch_independent_and_deterministic(setup):
         np.testing.assert_array_equal(res.affinity, pair[1].affinity)
 
 
-def test_vmapped_ligands_are_batch_independent(setup):
+def test_vmapped_ligands_are_batch_independent(setup, monkeypatch):
     """An accelerator's kernel vmaps the ligands of a call (``ligand_lanes``); run here on CPU:
-    a ligand's poses are the same beside another ligand, beside a NaN ligand and in a padded
-    chunk. (Against one ligand at a time, the vmapped program may round differently.)"""
+    the kernel really maps in lanes of two, and a ligand's poses are the same beside another
+    ligand, beside a NaN ligand and in a padded chunk. (Against one ligand at a time, the
+    vmapped program may round differently.)"""
+    import jax
+
     rec, box, cache, ligs = setup
     base = engine.make_context(rec, box, OPTS, cache_dir=cache)
     assert base.ligand_lanes == 1  # CPU: one ligand at a time
-    ctx = dataclasses.replace(base, ligand_lanes=2, kernels={})
+    ctx = dataclasses.replace(base, ligand_lanes=2)  # shares base's kernel cache: keyed by lanes
+    lax_map, lanes_seen = jax.lax.map, []
+
+    def spy(f, xs, **kw):
+        lanes_seen.append(kw.get("batch_size"))
+        return lax_map(f, xs, **kw)
+
+    monkeypatch.setattr(jax.lax, "map", spy)
     bucket = bucket_for(ligs["A"].n_atoms, ligs["A"].n_torsions, len(ligs["A"].intra_pairs))
     before = engine.TRACE_COUNTS[bucket.name]
     r1 = engine.dock_ligands(ctx, [ligs["A"], ligs["B"]])
     r2 = engine.dock_ligands(ctx, [ligs["N"], ligs["A"], ligs["C"]])
     assert engine.TRACE_COUNTS[bucket.name] - before == 1
+    assert lanes_seen == [2]  # traced once, two ligands per lane step
     assert isinstance(r2[0], Failure) and r2[0].reason == Reason.NONFINITE_ENERGY
     for a, b in ((r1[0], r2[1]), (r1[1], engine.dock_ligands(ctx, [ligs["B"]])[0])):
         np.testing.assert_array_equal(a.coords, b.coords)
