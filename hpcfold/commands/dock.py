@@ -179,13 +179,18 @@ def read_ligands(paths: list[str]) -> list:
 
 
 def _rmsds(res: DockResult, rec) -> tuple[np.ndarray, np.ndarray]:
-    """(symmetry-corrected, same-index) heavy-atom RMSD of every mode to the best one."""
+    """Vina's (rmsd l.b., rmsd u.b.) of every mode to the best one (``vina_rmsd_bounds``)."""
+    from hpcfold.dock.cluster import vina_rmsd_bounds
+
+    return vina_rmsd_bounds(res.coords, res.coords[0], rec.ad_types)
+
+
+def _rmsd_to_best(res: DockResult, rec) -> np.ndarray:
+    """Symmetry-corrected heavy-atom RMSD of every mode to the best one."""
     from hpcfold.dock.cluster import sym_rmsd
 
     h = res.coords[:, rec.heavy_index]
-    lb = sym_rmsd(h, h[0], rec.automorphisms)
-    ub = np.sqrt(np.mean(np.sum((h - h[0]) ** 2, axis=-1), axis=-1))
-    return lb, ub
+    return sym_rmsd(h, h[0], rec.automorphisms)
 
 
 def format_pdbqt(rec, res: DockResult, first_model: int) -> str:
@@ -207,8 +212,7 @@ def format_pdbqt(rec, res: DockResult, first_model: int) -> str:
 
 
 def format_table(rec, res: DockResult) -> str:
-    """Vina's table of modes: affinity and symmetry-corrected (l.b.) / same-index (u.b.) RMSD
-    to the best mode, heavy atoms."""
+    """Vina's table of modes: affinity and Vina's rmsd l.b. / u.b. to the best mode."""
     lb, ub = _rmsds(res, rec)
     rows = ["mode |   affinity | dist from best mode", "     | (kcal/mol) | rmsd l.b.| rmsd u.b.",
             "-----+------------+----------+----------"]  # fmt: skip
@@ -220,7 +224,7 @@ def format_table(rec, res: DockResult) -> str:
 def format_sdf(rec, res: DockResult) -> str:
     from hpcfold.chem.sdf import write_pose_sdf
 
-    lb, _ = _rmsds(res, rec)
+    to_best = _rmsd_to_best(res, rec)
     parts = []
     for m in range(len(res.affinity)):
         tags = {
@@ -228,7 +232,7 @@ def format_sdf(rec, res: DockResult) -> str:
             "hpcfold_mode": str(m + 1),
             "hpcfold_inter": f"{res.inter[m]:.3f}",
             "hpcfold_intra": f"{res.intra[m]:.3f}",
-            "hpcfold_rmsd_to_best": f"{lb[m]:.3f}",
+            "hpcfold_rmsd_to_best": f"{to_best[m]:.3f}",
         }
         tags.update({f"hpcfold_{t}": f"{res.terms[m, k]:.4f}" for k, t in enumerate(TERMS)})
         parts.append(write_pose_sdf(rec, res.coords[m], rec.lig_id, tags))

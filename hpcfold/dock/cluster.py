@@ -12,7 +12,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hpcfold.types import DockResult, Failure, Reason
+from hpcfold.types import AD_TYPES, DockResult, Failure, Reason
+
+# AutoDock type -> element class, as Vina's ``atom::same_element`` compares them (the ``el`` of
+# an atom: A and CGn are carbons, NA nitrogens, OA oxygens, SA sulfurs, HD hydrogens; the glue
+# pseudo-atoms Gn form one class of their own).
+_ELEMENT_OF = {"A": "C", "NA": "N", "N0": "N", "OA": "O", "OS": "O", "SA": "S", "HD": "H", "HS": "H"}
+_ELEMENT_OF.update({f"CG{k}": "C" for k in range(4)} | {f"G{k}": "G" for k in range(4)})
+_AD_ELEMENT = np.array([_ELEMENT_OF.get(t, t) for t in AD_TYPES])
 
 
 def sym_rmsd(a: np.ndarray, b: np.ndarray, automorphisms: np.ndarray | None = None) -> np.ndarray:
@@ -37,6 +44,35 @@ def sym_rmsd(a: np.ndarray, b: np.ndarray, automorphisms: np.ndarray | None = No
     moved = a[..., perms, :]  # (..., K, H, 3)
     msd = np.mean(np.sum((moved - b[None, :, :]) ** 2, axis=-1), axis=-1)  # (..., K)
     return np.sqrt(np.min(msd, axis=-1))
+
+
+def vina_rmsd_bounds(
+    poses: np.ndarray, ref: np.ndarray, ad_types: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vina's ``rmsd l.b.`` and ``rmsd u.b.`` of poses to ref (A), as in its output.
+
+    poses: (..., n, 3); ref: (n, 3); ad_types: (n,) AD_TYPES codes. Both are taken over Vina's
+    non-hydrogen atoms (heavy atoms and glue pseudo-atoms). u.b. pairs atom i with atom i. l.b.
+    (``model::rmsd_lower_bound``) pairs each atom with the nearest atom of the same element in
+    the other pose, both ways, and keeps the larger; it is 0 for poses related by any symmetry
+    and at most u.b. Returns two (...) arrays.
+    """
+    elem = _AD_ELEMENT[np.asarray(ad_types, dtype=np.int64)]
+    keep = elem != "H"
+    a = np.asarray(poses, dtype=np.float64)[..., keep, :]
+    b = np.asarray(ref, dtype=np.float64)[keep]
+    if b.shape[0] == 0:
+        zero = np.zeros(a.shape[:-2])
+        return zero, zero
+    elem = elem[keep]
+    same = elem[:, None] == elem[None, :]  # (m, m)
+    d2 = np.sum((a[..., :, None, :] - b[None, :, :]) ** 2, axis=-1)  # (..., m, m) pose x ref
+    d2 = np.where(same, d2, np.inf)
+    to_ref = np.mean(np.min(d2, axis=-1), axis=-1)  # each pose atom -> nearest ref atom
+    from_ref = np.mean(np.min(d2, axis=-2), axis=-1)  # each ref atom -> nearest pose atom
+    lb = np.sqrt(np.maximum(to_ref, from_ref))
+    ub = np.sqrt(np.mean(np.sum((a - b) ** 2, axis=-1), axis=-1))
+    return lb, ub
 
 
 def heavy_coords(coords: np.ndarray, heavy_index: np.ndarray) -> np.ndarray:

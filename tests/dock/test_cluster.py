@@ -52,3 +52,53 @@ def test_final_modes_energy_range_and_count():
     assert cluster.final_modes(aff, kept, 9, 3.0) == [0, 1, 3, 4]
     assert cluster.final_modes(aff, kept, 2, 3.0) == [0, 1]
     assert cluster.final_modes(aff, [], 9, 3.0) == []
+
+
+def _vina_models(path):
+    """(coords (M, n, 3), AD type codes (n,), REMARK VINA RESULT (M, 3)) of a Vina output."""
+    from hpcfold.types import AD_INDEX
+
+    models, remarks, cur, types = [], [], [], []
+    for line in open(path).read().splitlines():
+        if line.startswith("REMARK VINA RESULT:"):
+            remarks.append([float(v) for v in line.split()[3:6]])
+        elif line.startswith(("ATOM", "HETATM")):
+            cur.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+            if not models:
+                types.append(AD_INDEX[line[77:79].strip()])
+        elif line.startswith("ENDMDL"):
+            models.append(cur)
+            cur = []
+    return np.array(models), np.array(types), np.array(remarks)
+
+
+def test_vina_rmsd_bounds_reproduce_vinas_output(shared_data):
+    """l.b. and u.b. to the best mode, recomputed from Vina 1.2's own docked imatinib output,
+    equal the values Vina wrote in its REMARK VINA RESULT lines (to its 3 printed decimals)."""
+    coords, types, remarks = _vina_models(
+        shared_data / "vina-example" / "1iep_ligand_vina_out.pdbqt"
+    )
+    assert len(coords) == 4
+    lb, ub = cluster.vina_rmsd_bounds(coords, coords[0], types)
+    np.testing.assert_allclose(lb, remarks[:, 1], atol=2e-3)
+    np.testing.assert_allclose(ub, remarks[:, 2], atol=2e-3)
+    assert np.all(lb <= ub + 1e-9) and np.any(lb < ub - 1.0)
+
+
+def test_vina_rmsd_lower_bound_ignores_symmetry_and_hydrogens():
+    from hpcfold.types import AD_INDEX
+
+    ref = ring()
+    types = np.full(6, AD_INDEX["A"])
+    rotated = np.roll(ref, 1, axis=0)  # every atom on its neighbour's place, 1.4 A away
+    lb, ub = cluster.vina_rmsd_bounds(rotated[None], ref, types)
+    assert lb[0] == pytest.approx(0.0, abs=1e-9) and ub[0] == pytest.approx(1.4)
+    # a hydrogen that moves changes neither bound; an N never pairs with a C
+    ref_h = np.vstack([ref, [[5.0, 0.0, 0.0]]])
+    moved = np.vstack([ref, [[9.0, 0.0, 0.0]]])
+    lb, ub = cluster.vina_rmsd_bounds(moved[None], ref_h, np.append(types, AD_INDEX["HD"]))
+    assert lb[0] == pytest.approx(0.0) and ub[0] == pytest.approx(0.0)
+    mixed = types.copy()
+    mixed[0] = AD_INDEX["NA"]
+    lb, _ = cluster.vina_rmsd_bounds(rotated[None], ref, mixed)
+    assert lb[0] > 0.5
