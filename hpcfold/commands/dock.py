@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from hpcfold.commands.vina_options import BOX_KEYS
 from hpcfold.errors import UserError
 from hpcfold.types import TERMS, Box, DockResult, Failure
 
@@ -30,7 +31,6 @@ CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "exhaustiveness": int
                "num_modes": int, "energy_range": float, "scoring": str}  # fmt: skip
 CONFIG_IGNORED = ("cpu", "verbosity", "max_evals", "min_rmsd", "spacing", "dir", "write_maps",
                   "force_even_voxels", "no_refine")  # fmt: skip
-BOX_KEYS = ("center_x", "center_y", "center_z", "size_x", "size_y", "size_z")
 DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "scoring": "vina"}
 
 
@@ -66,30 +66,13 @@ def apply_config(args) -> dict[str, float]:
     left an option unset, then the defaults; check the required ones. Returns the config's box
     values (``BOX_KEYS`` present). Raises UserError for an unsupported or unknown key, a bad
     value or a missing receptor / ligand / out."""
-    from hpcfold.boxes import box_values, parse_vina_options, read_config_text
+    from hpcfold.commands.vina_options import apply_vina_config
 
-    opts = {}
-    if args.config:
-        opts = parse_vina_options(read_config_text(args.config), args.config)
-    bad = [k for k in opts if k not in CONFIG_USED and k not in CONFIG_IGNORED + BOX_KEYS]
-    if bad:
-        raise UserError(f"{args.config}: hpcfold dock does not support {', '.join(bad)} "
-                        "(it reads the box, receptor, ligand, out, exhaustiveness, seed, "
-                        "num_modes, energy_range and scoring"
-                        + ("; for score_only / local_only use hpcfold score [--local-only]"
-                           if {"score_only", "local_only"} & set(bad) else "")
-                        + ")")  # fmt: skip
-    ignored = [k for k in opts if k in CONFIG_IGNORED]
-    if ignored:
-        print(f"warning: {args.config}: ignored {', '.join(ignored)} (hpcfold sets its effort "
-              "with --preset and --exhaustiveness)", file=sys.stderr)  # fmt: skip
-    for key, kind in CONFIG_USED.items():
-        if key in opts and getattr(args, key) is None:
-            try:
-                val = kind(opts[key])
-            except ValueError:
-                raise UserError(f"{args.config}: {key} is not a number: {opts[key]!r}") from None
-            setattr(args, key, [val] if key == "ligand" else val)
+    box = apply_vina_config(
+        args, CONFIG_USED, CONFIG_IGNORED, "dock",
+        why_ignored="hpcfold sets its effort with --preset and --exhaustiveness",
+        hint="for score_only / local_only use hpcfold score [--local-only]", as_list=("ligand",),
+    )  # fmt: skip
     for key, val in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, val)
@@ -100,7 +83,7 @@ def apply_config(args) -> dict[str, float]:
         raise UserError(
             "give " + ", ".join(f"--{k}" for k in missing) + " (or set them in --config)"
         )
-    return box_values(opts, args.config or "<config>")
+    return box
 
 
 def _autobox_coords(path: str) -> np.ndarray:
@@ -129,11 +112,12 @@ def _autobox_coords(path: str) -> np.ndarray:
 
 def resolve_box(args, config_box: dict[str, float] | None = None) -> Box:
     """Box from the config's box keys (``config_box``, else read from --config), overridden by
-    --center/--size, then by Vina's --center_x .. --size_z; or from --autobox-ligand."""
+    --center/--size, then by Vina's --center_x .. --size_z; or from --autobox-ligand (for the
+    commands that have it)."""
     from hpcfold.boxes import autobox, box_values, parse_vina_options, read_config_text
 
     per_axis = {k: getattr(args, k, None) for k in BOX_KEYS}
-    if args.autobox_ligand:
+    if getattr(args, "autobox_ligand", None):
         if args.config or args.center or args.size or any(v is not None for v in per_axis.values()):
             raise UserError("--autobox-ligand cannot be combined with a box (--config/--center/"
                             "--size/--center_x..)")  # fmt: skip

@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from hpcfold.commands.vina_options import BOX_KEYS, apply_vina_config, parse_bool
 from hpcfold.errors import UserError
 from hpcfold.types import TERMS, Failure, LigandRecord
 
@@ -32,15 +33,32 @@ _WEIGHT_FLAGS = {
 }  # fmt: skip
 
 
+# Vina's config-file keys (see ``vina_options``): used where the command line leaves them unset,
+# ignored with a warning (search settings: score runs no search), any other key is an error.
+CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "scoring": str,
+               "local_only": parse_bool, "score_only": parse_bool,
+               **{flag: float for flag in _WEIGHT_FLAGS.values()}}  # fmt: skip
+CONFIG_IGNORED = ("cpu", "verbosity", "seed", "exhaustiveness", "max_evals", "num_modes",
+                  "min_rmsd", "energy_range", "spacing", "dir", "write_maps",
+                  "force_even_voxels", "no_refine", "autobox")  # fmt: skip
+
+
 def add_arguments(p) -> None:
-    p.add_argument("--receptor", required=True, help="receptor .pdbqt (or .pdb with H)")
-    p.add_argument("--ligand", required=True, help="ligand poses: .pdbqt (MODELs) or .sdf")
-    p.add_argument("--config", help="Vina config file with center_x.. size_z")
+    p.add_argument("--receptor", help="receptor .pdbqt (or .pdb with H)")
+    p.add_argument("--ligand", help="ligand poses: .pdbqt (MODELs) or .sdf")
+    p.add_argument("--config", help="Vina config file: box (center_x.., size_x..) and options")
     p.add_argument("--center", nargs=3, type=float, metavar=("X", "Y", "Z"))
     p.add_argument("--size", nargs=3, type=float, metavar=("X", "Y", "Z"))
-    p.add_argument("--scoring", choices=("vina", "vinardo"), default="vina")
+    for key in BOX_KEYS:  # Vina's spelling, one axis each
+        p.add_argument(
+            f"--{key}", type=float, help="(Vina's spelling)" if key == "center_x" else None
+        )
+    p.add_argument("--scoring", choices=("vina", "vinardo"), help="vina (default) or vinardo")
+    p.add_argument("--score-only", "--score_only", action="store_true",
+                   help="(the default; Vina's spelling accepted)")  # fmt: skip
     p.add_argument(
         "--local-only",
+        "--local_only",
         action="store_true",
         help="minimise each pose first (Vina's optimize + explicit-atom polish)",
     )
@@ -51,19 +69,34 @@ def add_arguments(p) -> None:
         p.add_argument(f"--{flag}", type=float, default=None, help=f"override the {name} weight")
 
 
-def _box(args, records):
-    from hpcfold.boxes import autobox, read_vina_config
-    from hpcfold.types import Box
+def apply_config(args) -> dict[str, float]:
+    """Fill ``args`` from ``--config`` (``CONFIG_USED``) where the command line left options
+    unset; check receptor, ligand and scoring. Returns the config's box values."""
+    box = apply_vina_config(
+        args, CONFIG_USED, CONFIG_IGNORED, "score",
+        why_ignored="hpcfold score runs no search", hint="for docking use hpcfold dock",
+    )  # fmt: skip
+    if args.scoring is None:
+        args.scoring = "vina"
+    if args.scoring not in ("vina", "vinardo"):
+        raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
+    missing = [k for k in ("receptor", "ligand") if not getattr(args, k)]
+    if missing:
+        raise UserError(
+            "give " + ", ".join(f"--{k}" for k in missing) + " (or set them in --config)"
+        )
+    return box
 
-    if args.center is not None or args.size is not None:
-        if args.center is None or args.size is None:
-            raise UserError("--center and --size go together")
-        try:
-            return Box(tuple(args.center), tuple(args.size))
-        except ValueError as exc:
-            raise UserError(str(exc)) from exc
-    if args.config:
-        return read_vina_config(args.config)
+
+def _box(args, records, config_box: dict[str, float]):
+    """The box as ``hpcfold dock`` resolves it (config, --center/--size, --center_x..); with
+    none of them, a box around the poses plus 4 A on every side."""
+    from hpcfold.boxes import autobox
+    from hpcfold.commands.dock import resolve_box
+
+    given = [args.center, args.size, *(getattr(args, k) for k in BOX_KEYS)]
+    if config_box or any(v is not None for v in given):
+        return resolve_box(args, config_box)
     if not records:
         raise UserError("no box: give --config or --center/--size")
     return autobox(np.concatenate([r.coords for r in records]), add=4.0)
@@ -160,10 +193,11 @@ def score_records(
 def main(args) -> int:
     from hpcfold.chem.receptor import read_receptor
 
+    config_box = apply_config(args)
     items = read_poses(args.ligand)
     receptor = read_receptor(args.receptor)
     ok = [it for it in items if isinstance(it, LigandRecord)]
-    box = _box(args, ok)
+    box = _box(args, ok, config_box)
     weights = {k: getattr(args, f, None) for k, f in _WEIGHT_FLAGS.items()}
     weights = {k: v for k, v in weights.items() if v is not None}
     rows, coords = (

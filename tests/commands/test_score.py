@@ -125,3 +125,33 @@ def test_nonfinite_energy_is_reported(ex, tmp_path, capsys):
     )
     assert code == 1 and rows[0]["affinity"] is None
     assert rows[0]["error"].startswith("NONFINITE_ENERGY")
+
+
+def test_vina_config_file_sets_what_vina_reads_from_it(ex, tmp_path, capsys):
+    """A Vina config with receptor, ligand, box, scoring and a weight scores exactly as the same
+    options on the command line; the command line wins; search keys are ignored with a warning
+    and unknown keys are errors (before, everything but the box was dropped silently)."""
+    conf = tmp_path / "vina.conf"
+    conf.write_text(
+        f"receptor = {ex / '1iep_receptor.pdbqt'}\nligand = {ex / '1iep_ligand.pdbqt'}\n"
+        f"{(ex / '1iep_receptor.box.txt').read_text()}\n"
+        "scoring = vinardo\nweight_gauss1 = -0.05\nscore_only = true\ncpu = 4  # comment\n"
+    )
+    assert main(["score", "--config", str(conf), "--json"]) == 0
+    captured = capsys.readouterr()
+    from_conf = json.loads(captured.out)
+    assert "ignored cpu" in captured.err
+    cli = [*_base(ex, str(ex / "1iep_ligand.pdbqt")), "--center_x", "15.190", "--center_y",
+           "53.903", "--center_z", "16.917", "--size", "20", "20", "20", "--json"]  # fmt: skip
+    code, same = _json(capsys, [*cli, "--scoring", "vinardo", "--weight_gauss1", "-0.05"])
+    assert code == 0 and from_conf == same
+    code, vinardo = _json(capsys, [*cli, "--scoring", "vinardo"])
+    assert vinardo[0]["affinity"] != pytest.approx(same[0]["affinity"], abs=1e-3)
+    code, cli_wins = _json(capsys, ["score", "--config", str(conf), "--scoring", "vina", "--json"])
+    code, vina_w = _json(capsys, [*cli, "--weight_gauss1", "-0.05"])
+    assert cli_wins == vina_w
+    conf.write_text(conf.read_text() + "flex = side_chains.pdbqt\n")
+    assert main(["score", "--config", str(conf)]) == 2
+    assert "does not support flex" in capsys.readouterr().err
+    assert main(["score", "--ligand", str(ex / "1iep_ligand.pdbqt")]) == 2
+    assert "give --receptor" in capsys.readouterr().err
