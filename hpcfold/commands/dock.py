@@ -11,6 +11,7 @@ one record per pose named with the ligand id, the score and its terms as SD tags
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -28,10 +29,14 @@ HELP = "dock a few ligands into one receptor (Vina conventions)"
 # warning says so. Anything else (flex, maps, score_only, weight_*, typos) is an error, so no
 # setting is dropped silently.
 CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "exhaustiveness": int, "seed": int,
-               "num_modes": int, "energy_range": float, "scoring": str}  # fmt: skip
-CONFIG_IGNORED = ("cpu", "verbosity", "max_evals", "min_rmsd", "spacing", "dir", "write_maps",
-                  "force_even_voxels", "no_refine")  # fmt: skip
-DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "scoring": "vina"}
+               "num_modes": int, "energy_range": float, "min_rmsd": float,
+               "scoring": str}  # fmt: skip
+# Vina options hpcfold has no use for, with their argument types (None: a switch). Accepted on
+# the command line and in the config file, with a warning, so that a Vina command line runs.
+VINA_IGNORED = {"cpu": int, "verbosity": int, "max_evals": int, "spacing": float, "dir": str,
+                "write_maps": str, "force_even_voxels": None, "no_refine": None}  # fmt: skip
+CONFIG_IGNORED = tuple(VINA_IGNORED)
+DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "min_rmsd": 1.0, "scoring": "vina"}
 
 
 def add_arguments(p) -> None:
@@ -57,7 +62,14 @@ def add_arguments(p) -> None:
     p.add_argument("--num-modes", "--num_modes", type=int, help="poses per ligand (9)")
     p.add_argument("--energy-range", "--energy_range", type=float,
                    help="kcal/mol above the best pose (3)")  # fmt: skip
+    p.add_argument("--min-rmsd", "--min_rmsd", type=float,
+                   help="A between output poses (symmetry-corrected; 1)")  # fmt: skip
     p.add_argument("--cache-dir", help="grid and compilation cache (default ~/.cache/hpcfold)")
+    for key, kind in VINA_IGNORED.items():
+        if kind is None:
+            p.add_argument(f"--{key}", action="store_true", help=argparse.SUPPRESS)
+        else:
+            p.add_argument(f"--{key}", type=kind, help=argparse.SUPPRESS)
     p.add_argument("--out", help="output .pdbqt or .sdf")
 
 
@@ -68,6 +80,10 @@ def apply_config(args) -> dict[str, float]:
     value or a missing receptor / ligand / out."""
     from hpcfold.commands.vina_options import apply_vina_config
 
+    given = [k for k in VINA_IGNORED if getattr(args, k, None) not in (None, False)]
+    if given:
+        print(f"warning: ignored --{', --'.join(given)} (Vina options hpcfold has no use for; "
+              "it sets its effort with --preset and --exhaustiveness)", file=sys.stderr)  # fmt: skip
     box = apply_vina_config(
         args, CONFIG_USED, CONFIG_IGNORED, "dock",
         why_ignored="hpcfold sets its effort with --preset and --exhaustiveness",
@@ -78,6 +94,8 @@ def apply_config(args) -> dict[str, float]:
             setattr(args, key, val)
     if args.scoring not in ("vina", "vinardo"):
         raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
+    if not args.min_rmsd >= 0:
+        raise UserError(f"min_rmsd must be >= 0, got {args.min_rmsd}")
     missing = [k for k in ("receptor", "ligand", "out") if not getattr(args, k)]
     if missing:
         raise UserError(
@@ -250,7 +268,8 @@ def main(args) -> int:
     kw = {} if args.preset is None else {"preset": args.preset}
     opts = SearchOptions(
         exhaustiveness=args.exhaustiveness, n_steps=args.n_steps, seed=args.seed,
-        num_modes=args.num_modes, energy_range=args.energy_range, scoring=args.scoring, **kw,
+        num_modes=args.num_modes, energy_range=args.energy_range, min_rmsd=args.min_rmsd,
+        scoring=args.scoring, **kw,
     )  # fmt: skip
     ctx = make_context(receptor, box, opts, cache_dir=args.cache_dir)
     records = [it for it in items if not isinstance(it, Failure)]

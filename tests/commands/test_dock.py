@@ -25,13 +25,23 @@ def atom_keys(text: str) -> list[str]:
     return [ln[12:16] + ln[77:79] for ln in text.splitlines() if ln.startswith(("ATOM", "HETATM"))]
 
 
-def test_dock_pdbqt_output(inputs, capsys):
+def test_dock_pdbqt_output(inputs, capsys, monkeypatch):
+    from hpcfold.dock import engine
+
+    seen, dock_ligands = [], engine.dock_ligands
+
+    def spy(ctx, records):
+        seen.append(ctx.options.min_rmsd)
+        return dock_ligands(ctx, records)
+
+    monkeypatch.setattr(engine, "dock_ligands", spy)
     d, tmp, smi, cache = inputs
     out = tmp / "out.pdbqt"
     lig = d / "ligand_xray.pdbqt"
     rc = cli.main(
         ["dock", "--receptor", str(d / "receptor.pdbqt"), "--ligand", str(lig), str(smi),
-         "--config", str(d / "box.txt"), "--out", str(out), "--cache-dir", cache, *FAST]
+         "--config", str(d / "box.txt"), "--out", str(out), "--cache-dir", cache, *FAST,
+         "--min_rmsd", "2.5", "--cpu", "2", "--verbosity", "1"]  # Vina's spellings
     )  # fmt: skip
     assert rc == 0, capsys.readouterr()
     text = out.read_text()
@@ -42,8 +52,11 @@ def test_dock_pdbqt_output(inputs, capsys):
     first = [float(v) for v in results[0].split(":")[1].split()]
     assert first[0] < -4.0 and first[1:] == [0.0, 0.0]
     assert atom_keys(models[0]) == atom_keys(lig.read_text())  # input atom order kept
-    stdout = capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "warning: ignored --cpu, --verbosity" in captured.err
+    stdout = captured.out
     assert "wrote 3/3 docked ligands" in stdout
+    assert seen == [2.5]  # --min_rmsd reached the merge's options
     # Vina's table of modes, one per ligand, its rows matching the REMARK VINA RESULT lines
     assert stdout.count("mode |   affinity | dist from best mode") == 3
     rows = [ln.split() for ln in stdout.splitlines() if ln[:4].strip().isdigit()]
@@ -173,6 +186,13 @@ def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
     typo.write_text("score_only = 1\n")
     with pytest.raises(UserError, match="use hpcfold score"):
         apply_config(_parse(["--config", str(typo)]))
+    conf = tmp / "modes.conf"
+    conf.write_text(f"{(d / 'box.txt').read_text()}\nmin_rmsd = 2.0\ncpu = 8\n")
+    args = _parse([*argv[:6], "--config", str(conf)])
+    apply_config(args)
+    assert args.min_rmsd == 2.0 and "ignored cpu" in capsys.readouterr().err
+    with pytest.raises(UserError, match="min_rmsd must be >= 0"):
+        apply_config(_parse([*argv[:6], "--config", str(conf), "--min_rmsd", "-1"]))
     twice = tmp / "twice.conf"
     twice.write_text("seed = 1\nseed = 2\n")
     with pytest.raises(UserError, match="seed is given twice"):
