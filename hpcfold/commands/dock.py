@@ -70,7 +70,8 @@ def add_arguments(p) -> None:
             p.add_argument(f"--{key}", action="store_true", help=argparse.SUPPRESS)
         else:
             p.add_argument(f"--{key}", type=kind, help=argparse.SUPPRESS)
-    p.add_argument("--out", help="output .pdbqt or .sdf")
+    p.add_argument("--out", help="output .pdbqt or .sdf (one ligand file: LIGAND_out.pdbqt, "
+                   "or LIGAND_out.sdf for SDF / SMILES input, as Vina names it)")  # fmt: skip
 
 
 def apply_config(args) -> dict[str, float]:
@@ -96,6 +97,10 @@ def apply_config(args) -> dict[str, float]:
         raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
     if not args.min_rmsd >= 0:
         raise UserError(f"min_rmsd must be >= 0, got {args.min_rmsd}")
+    if not args.out and args.ligand and len(args.ligand) == 1:  # Vina's default output name
+        stem, ext = os.path.splitext(args.ligand[0])
+        args.out = f"{stem}_out{'.pdbqt' if ext.lower() == '.pdbqt' else '.sdf'}"
+        print(f"writing to {args.out} (--out not given)", file=sys.stderr)
     missing = [k for k in ("receptor", "ligand", "out") if not getattr(args, k)]
     if missing:
         raise UserError(

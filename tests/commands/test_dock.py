@@ -181,6 +181,12 @@ def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
     typo.write_text(f"{(d / 'box.txt').read_text()}\nexhaustivness = 32\n")
     with pytest.raises(UserError, match="does not support exhaustivness"):
         apply_config(_parse(["--config", str(typo)]))
+    for lig, out in (("a/x.pdbqt", "a/x_out.pdbqt"), ("b.smi", "b_out.sdf")):  # Vina's name
+        args = _parse(["--receptor", "r", "--ligand", lig, *argv[6:]])
+        apply_config(args)
+        assert args.out == out
+    with pytest.raises(UserError, match="give --out"):
+        apply_config(_parse(["--receptor", "r", "--ligand", "a.sdf", "b.sdf", *argv[6:]]))
     with pytest.raises(UserError, match="give --receptor, --ligand, --out"):
         apply_config(_parse(["--center", "0", "0", "0", "--size", "9", "9", "9"]))
     typo.write_text("score_only = 1\n")
