@@ -3,6 +3,10 @@
     hpcfold dock --receptor R.pdbqt --ligand L1.pdbqt L2.sdf L3.smi --config box.txt \\
         [--center X Y Z --size X Y Z] [--autobox-ligand X.pdbqt [--autobox-add 4]] \\
         [--preset balanced] [--exhaustiveness N] [--seed S] --out OUT.pdbqt|OUT.sdf
+    hpcfold dock --receptor R.pdbqt --batch L1.pdbqt L2.pdbqt ... --dir OUT --config box.txt
+
+Vina's command lines and config files work as they are (``apply_config``; Vina's defaults: one
+ligand file without --out writes NAME_out.pdbqt beside it, --batch writes OUT/NAME_out.pdbqt).
 
 All ligands of one call are prepared, then docked together (batched per size bucket). PDBQT
 output: one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output:
@@ -30,10 +34,10 @@ HELP = "dock a few ligands into one receptor (Vina conventions)"
 # setting is dropped silently.
 CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "exhaustiveness": int, "seed": int,
                "num_modes": int, "energy_range": float, "min_rmsd": float,
-               "scoring": str}  # fmt: skip
+               "scoring": str, "batch": str, "dir": str}  # fmt: skip
 # Vina options hpcfold has no use for, with their argument types (None: a switch). Accepted on
 # the command line and in the config file, with a warning, so that a Vina command line runs.
-VINA_IGNORED = {"cpu": int, "verbosity": int, "max_evals": int, "spacing": float, "dir": str,
+VINA_IGNORED = {"cpu": int, "verbosity": int, "max_evals": int, "spacing": float,
                 "write_maps": str, "force_even_voxels": None, "no_refine": None}  # fmt: skip
 CONFIG_IGNORED = tuple(VINA_IGNORED)
 DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "min_rmsd": 1.0, "scoring": "vina"}
@@ -42,6 +46,10 @@ DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "min_rmsd": 1.0, "sc
 def add_arguments(p) -> None:
     p.add_argument("--receptor", help="receptor PDBQT (or PDB with hydrogens)")
     p.add_argument("--ligand", nargs="+", help="PDBQT, SDF or SMILES files")
+    p.add_argument("--batch", nargs="+",
+                   help="Vina's batch mode: ligand files, each docked into --dir/NAME_out.pdbqt "
+                   "(NAME_out.sdf for SDF / SMILES files)")  # fmt: skip
+    p.add_argument("--dir", help="output folder of --batch")
     p.add_argument("--config", help="Vina config file: box (center_x.., size_x..) and options")
     p.add_argument("--center", nargs=3, type=float, metavar=("X", "Y", "Z"))
     p.add_argument("--size", nargs=3, type=float, metavar=("X", "Y", "Z"))
@@ -88,7 +96,8 @@ def apply_config(args) -> dict[str, float]:
     box = apply_vina_config(
         args, CONFIG_USED, CONFIG_IGNORED, "dock",
         why_ignored="hpcfold sets its effort with --preset and --exhaustiveness",
-        hint="for score_only / local_only use hpcfold score [--local-only]", as_list=("ligand",),
+        hint="for score_only / local_only use hpcfold score [--local-only]",
+        as_list=("ligand", "batch"),
     )  # fmt: skip
     for key, val in DEFAULTS.items():
         if getattr(args, key) is None:
@@ -97,16 +106,32 @@ def apply_config(args) -> dict[str, float]:
         raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
     if not args.min_rmsd >= 0:
         raise UserError(f"min_rmsd must be >= 0, got {args.min_rmsd}")
-    if not args.out and args.ligand and len(args.ligand) == 1:  # Vina's default output name
-        stem, ext = os.path.splitext(args.ligand[0])
-        args.out = f"{stem}_out{'.pdbqt' if ext.lower() == '.pdbqt' else '.sdf'}"
+    if args.batch:  # Vina's batch mode: one output per ligand file, in --dir
+        if args.ligand or args.out:
+            raise UserError("--batch goes with --dir, not with --ligand / --out")
+        if not args.dir:
+            raise UserError("--batch needs --dir, the output folder")
+    elif args.dir:
+        raise UserError("--dir is the output folder of --batch")
+    elif not args.out and args.ligand and len(args.ligand) == 1:  # Vina's default output name
+        args.out = _out_name(args.ligand[0])
         print(f"writing to {args.out} (--out not given)", file=sys.stderr)
-    missing = [k for k in ("receptor", "ligand", "out") if not getattr(args, k)]
+    need = ("receptor", "batch") if args.batch else ("receptor", "ligand", "out")
+    missing = [k for k in need if not getattr(args, k)]
     if missing:
         raise UserError(
             "give " + ", ".join(f"--{k}" for k in missing) + " (or set them in --config)"
         )
     return box
+
+
+def _out_name(path: str, folder: str | None = None) -> str:
+    """Vina's output name for a ligand file: NAME_out.pdbqt (NAME_out.sdf for SDF / SMILES
+    input, which keeps bond orders), beside the file or in ``folder``."""
+    stem, ext = os.path.splitext(path)
+    if folder is not None:
+        stem = os.path.join(folder, os.path.basename(stem))
+    return f"{stem}_out{'.pdbqt' if ext.lower() == '.pdbqt' else '.sdf'}"
 
 
 def _autobox_coords(path: str) -> np.ndarray:
@@ -252,9 +277,15 @@ def main(args) -> int:
     from hpcfold.dock.engine import PRESETS, SearchOptions, dock_ligands, make_context
 
     config_box = apply_config(args)
-    out = args.out
-    if not out.lower().endswith((".pdbqt", ".sdf")):
-        raise UserError(f"--out must end with .pdbqt or .sdf, got {out}")
+    files = args.batch or args.ligand
+    outs = [_out_name(f, args.dir) for f in files] if args.batch else [args.out] * len(files)
+    if args.out and not args.out.lower().endswith((".pdbqt", ".sdf")):
+        raise UserError(f"--out must end with .pdbqt or .sdf, got {args.out}")
+    if args.batch:
+        clash = sorted({o for o in outs if outs.count(o) > 1})
+        if clash:
+            raise UserError(f"--batch files would share an output: {', '.join(clash)}")
+        os.makedirs(args.dir, exist_ok=True)
     if args.preset is not None and args.preset not in PRESETS:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     for name in ("exhaustiveness", "n_steps", "num_modes"):
@@ -269,7 +300,9 @@ def main(args) -> int:
                              "--preset thorough helps")  # fmt: skip
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    items = read_ligands(args.ligand)
+    per_file = [read_ligands([f]) for f in files]
+    items = [it for group in per_file for it in group]
+    out_of = [o for o, group in zip(outs, per_file, strict=True) for _ in group]
     kw = {} if args.preset is None else {"preset": args.preset}
     opts = SearchOptions(
         exhaustiveness=args.exhaustiveness, n_steps=args.n_steps, seed=args.seed,
@@ -280,8 +313,9 @@ def main(args) -> int:
     records = [it for it in items if not isinstance(it, Failure)]
     docked = iter(dock_ligands(ctx, records))
     results = [it if isinstance(it, Failure) else (it, next(docked)) for it in items]
-    text, n_ok, model = [], 0, 1
-    for item in results:
+    texts: dict[str, list[str]] = {o: [] for o in outs}
+    n_ok, model = 0, dict.fromkeys(outs, 1)
+    for item, out in zip(results, out_of, strict=True):
         if isinstance(item, Failure):
             print(f"{item.lig_id}: {item.reason.name}: {item.message}", file=sys.stderr)
             continue
@@ -291,15 +325,17 @@ def main(args) -> int:
             continue
         n_ok += 1
         if out.lower().endswith(".sdf"):
-            text.append(format_sdf(rec, res))
+            texts[out].append(format_sdf(rec, res))
         else:
-            text.append(format_pdbqt(rec, res, model))
-            model += len(res.affinity)
+            texts[out].append(format_pdbqt(rec, res, model[out]))
+            model[out] += len(res.affinity)
         print(f"{rec.lig_id}: {len(res.affinity)} modes, best {res.affinity[0]:.3f} kcal/mol")
         print(format_table(rec, res))
-    tmp = out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write("".join(text))
-    os.replace(tmp, out)
-    print(f"wrote {n_ok}/{len(items)} docked ligands to {out}")
+    for out, text in texts.items():
+        tmp = out + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("".join(text))
+        os.replace(tmp, out)
+    where = args.dir if args.batch else args.out
+    print(f"wrote {n_ok}/{len(items)} docked ligands to {where}")
     return 0 if n_ok == len(items) else 1

@@ -64,16 +64,18 @@ def test_dock_pdbqt_output(inputs, capsys, monkeypatch):
 
 
 def test_dock_sdf_output(inputs, capsys):
+    """Vina's batch mode (--batch FILES --dir D): the SMILES file's poses go to D/two_out.sdf."""
     from rdkit import Chem
 
     d, tmp, smi, cache = inputs
-    out = tmp / "out.sdf"
+    out = tmp / "batch" / "two_out.sdf"
     rc = cli.main(
-        ["dock", "--receptor", str(d / "receptor.pdbqt"), "--ligand", str(smi),
-         "--config", str(d / "box.txt"), "--out", str(out), "--cache-dir", cache, "--seed", "3",
-         *FAST]
+        ["dock", "--receptor", str(d / "receptor.pdbqt"), "--batch", str(smi),
+         "--dir", str(tmp / "batch"), "--config", str(d / "box.txt"), "--cache-dir", cache,
+         "--seed", "3", *FAST]
     )  # fmt: skip
     assert rc == 0, capsys.readouterr()
+    assert "wrote 2/2 docked ligands to" in capsys.readouterr().out
     mols = [m for m in Chem.SDMolSupplier(str(out)) if m is not None]
     names = {m.GetProp("_Name") for m in mols}
     assert names == {"paracetamol", "benzoic"}
@@ -185,6 +187,14 @@ def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
         args = _parse(["--receptor", "r", "--ligand", lig, *argv[6:]])
         apply_config(args)
         assert args.out == out
+    batch = ["--receptor", "r", "--batch", "a.pdbqt", *argv[6:]]
+    for extra, why in (([], "needs --dir"), (["--dir", "d", "--out", "o.sdf"], "not with")):
+        with pytest.raises(UserError, match=why):
+            apply_config(_parse([*batch, *extra]))
+    with pytest.raises(UserError, match="output folder of --batch"):
+        apply_config(_parse([*argv, "--dir", "d"]))
+    clash = ["dock", *batch[:4], "x/a.pdbqt", "--dir", str(tmp), *argv[6:]]
+    assert cli.main(clash) == 2 and "share an output" in capsys.readouterr().err
     with pytest.raises(UserError, match="give --out"):
         apply_config(_parse(["--receptor", "r", "--ligand", "a.sdf", "b.sdf", *argv[6:]]))
     with pytest.raises(UserError, match="give --receptor, --ligand, --out"):
