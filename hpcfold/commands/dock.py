@@ -286,6 +286,12 @@ def main(args) -> int:
         if clash:
             raise UserError(f"--batch files would share an output: {', '.join(clash)}")
         os.makedirs(args.dir, exist_ok=True)
+    for folder in {
+        os.path.dirname(os.path.abspath(o)) for o in outs
+    }:  # fail now, not after docking
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise UserError(f"cannot write the output to {folder}: not a writable folder "
+                            "(give --out elsewhere)")  # fmt: skip
     if args.preset is not None and args.preset not in PRESETS:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     for name in ("exhaustiveness", "n_steps", "num_modes"):
