@@ -112,10 +112,6 @@ def test_dock_user_errors(inputs, capsys):
     d, tmp, smi, cache = inputs
     base = ["dock", "--receptor", str(d / "receptor.pdbqt"), "--ligand", str(smi)]
     assert cli.main([*base, "--config", str(d / "box.txt"), "--out", str(tmp / "x.mol2")]) == 2
-    # an output that cannot be written is an error before the docking, not after it
-    nowhere = str(tmp / "missing-folder" / "x.pdbqt")
-    assert cli.main([*base, "--config", str(d / "box.txt"), "--out", nowhere]) == 2
-    assert "not a writable folder" in capsys.readouterr().err
     assert cli.main([*base, "--out", str(tmp / "x.pdbqt")]) == 2  # no box
     bad = [*base, "--config", str(d / "box.txt"), "--out", str(tmp / "x.pdbqt")]
     assert cli.main([*bad, "--preset", "turbo"]) == 2
@@ -129,6 +125,10 @@ def test_dock_user_errors(inputs, capsys):
     err = capsys.readouterr().err
     assert "warning: the search box is 29791 A^3" in err and "--preset thorough" in err
     assert "ligand file not found" in err
+    # an output that cannot be written is an error before the docking, not after it
+    nowhere = str(tmp / "missing-folder" / "x.pdbqt")
+    assert cli.main([*base, "--config", str(d / "box.txt"), "--out", nowhere]) == 2
+    assert "not a writable folder" in capsys.readouterr().err
 
 
 def _parse(argv):
