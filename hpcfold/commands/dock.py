@@ -285,10 +285,12 @@ def main(args) -> int:
         clash = sorted({o for o in outs if outs.count(o) > 1})
         if clash:
             raise UserError(f"--batch files would share an output: {', '.join(clash)}")
-        os.makedirs(args.dir, exist_ok=True)
-    for folder in {
-        os.path.dirname(os.path.abspath(o)) for o in outs
-    }:  # fail now, not after docking
+        try:
+            os.makedirs(args.dir, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create --dir {args.dir}: {exc}") from None
+    folders = {os.path.dirname(os.path.abspath(o)) for o in outs}
+    for folder in sorted(folders):  # fail now, not after the docking
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise UserError(f"cannot write the output to {folder}: not a writable folder "
                             "(give --out elsewhere)")  # fmt: skip
