@@ -136,6 +136,19 @@ class LigandRecord:
         return int(np.count_nonzero(self.xs_types >= 0))
 
 
+# AutoDock type -> element (Vina reads Se as S). Flexible-macrocycle types (meeko): CGn carbons
+# are carbons; Gn glue pseudo-atoms get the pseudo element "G" (Vina: covalent radius 0.77, a
+# heteroatom for the C_H / C_P rule, no XS type).
+_AD_ELEMENT = {"A": "C", "NA": "N", "N0": "N", "OA": "O", "OS": "O", "SA": "S", "HD": "H",
+               "HS": "H", "Se": "S", "CG0": "C", "CG1": "C", "CG2": "C", "CG3": "C",
+               "G0": "G", "G1": "G", "G2": "G", "G3": "G"}  # fmt: skip
+
+
+def ad_element(ad_type: str) -> str:
+    """Element symbol of an AutoDock type (``A`` -> ``C``, ``OA`` -> ``O``, ``HD`` -> ``H``)."""
+    return _AD_ELEMENT.get(ad_type, ad_type)
+
+
 def is_glue(ad_types) -> np.ndarray:
     """(n,) bool: which AD_TYPES codes are glue pseudo-atoms Gn (flexible macrocycles)."""
     ad = np.asarray(ad_types, dtype=np.int64).reshape(-1)

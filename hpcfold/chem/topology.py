@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hpcfold.types import AD_TYPES, METALS, N_GLUE, XS_INDEX
+from hpcfold.types import AD_TYPES, METALS, N_GLUE, XS_INDEX, ad_element
 
 # Vina's covalent radii (Angstrom) by element; other elements use ``UNKNOWN_COVALENT_RADIUS``.
 COVALENT_RADIUS = {
@@ -32,18 +32,7 @@ COVALENT_RADIUS = {
 UNKNOWN_COVALENT_RADIUS = 1.75
 BOND_ALLOWANCE = 1.1
 
-# AutoDock type -> element (Vina reads Se as S).
-# Flexible-macrocycle types (meeko): CGn carbons are carbons; Gn glue pseudo-atoms get the pseudo
-# element "G" (Vina: covalent radius 0.77, a heteroatom for the C_H / C_P rule, no XS type here).
-_AD_ELEMENT = {"A": "C", "NA": "N", "N0": "N", "OA": "O", "OS": "O", "SA": "S", "HD": "H",
-               "HS": "H", "Se": "S", "CG0": "C", "CG1": "C", "CG2": "C", "CG3": "C",
-               "G0": "G", "G1": "G", "G2": "G", "G3": "G"}  # fmt: skip
 GLUE_ELEMENT = "G"
-
-
-def ad_element(ad_type: str) -> str:
-    """Element symbol of an AutoDock type (``A`` -> ``C``, ``OA`` -> ``O``, ``HD`` -> ``H``)."""
-    return _AD_ELEMENT.get(ad_type, ad_type)
 
 
 def _as_ad_strings(ad_types) -> list[str]:

@@ -12,23 +12,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hpcfold.types import AD_TYPES, DockResult, Failure, Reason
+from hpcfold.types import AD_TYPES, DockResult, Failure, Reason, ad_element
 
-# AutoDock type -> element class, as Vina's ``atom::same_element`` compares them (the ``el`` of
-# an atom: A and CGn are carbons, NA nitrogens, OA oxygens, SA sulfurs, HD hydrogens; the glue
-# pseudo-atoms Gn form one class of their own).
-_ELEMENT_OF = {
-    "A": "C",
-    "NA": "N",
-    "N0": "N",
-    "OA": "O",
-    "OS": "O",
-    "SA": "S",
-    "HD": "H",
-    "HS": "H",
-}
-_ELEMENT_OF.update({f"CG{k}": "C" for k in range(4)} | {f"G{k}": "G" for k in range(4)})
-_AD_ELEMENT = np.array([_ELEMENT_OF.get(t, t) for t in AD_TYPES])
+# AutoDock type code -> element, as Vina's ``atom::same_element`` compares atoms (A, CGn: C).
+_AD_ELEMENT = np.array([ad_element(t) for t in AD_TYPES])
 
 
 def sym_rmsd(a: np.ndarray, b: np.ndarray, automorphisms: np.ndarray | None = None) -> np.ndarray:
