@@ -1,4 +1,5 @@
-"""Search boxes: Vina config files and ligand-based autobox. numpy only.
+"""Search boxes: Vina config files and ligand-based autobox. numpy only (RDKit, lazily, to read
+an SDF autobox ligand).
 
 Vina convention: ``center`` is the box centre and ``size`` the full edge length (Angstrom).
 """
@@ -12,7 +13,7 @@ import numpy as np
 from hpcfold.errors import UserError
 from hpcfold.types import Box
 
-_KEYS = ("center_x", "center_y", "center_z", "size_x", "size_y", "size_z")
+BOX_KEYS = ("center_x", "center_y", "center_z", "size_x", "size_y", "size_z")
 
 
 def parse_vina_options(text: str, source: str = "<config>") -> dict[str, str]:
@@ -36,7 +37,7 @@ def box_values(opts: dict[str, str], source: str = "<config>") -> dict[str, floa
     """The box keys (``center_x`` .. ``size_z``) present in ``parse_vina_options`` output, as
     floats. Raises UserError for a value that is not a number."""
     out = {}
-    for key in _KEYS:
+    for key in BOX_KEYS:
         if key in opts:
             try:
                 out[key] = float(opts[key])
@@ -48,7 +49,7 @@ def box_values(opts: dict[str, str], source: str = "<config>") -> dict[str, floa
 def parse_vina_config(text: str, source: str = "<config>") -> Box:
     """Box from Vina config text (``key = value`` lines, ``#`` comments; other keys ignored)."""
     vals = box_values(parse_vina_options(text, source), source)
-    missing = [k for k in _KEYS if k not in vals]
+    missing = [k for k in BOX_KEYS if k not in vals]
     if missing:
         raise UserError(f"{source}: missing {', '.join(missing)}")
     try:
@@ -85,6 +86,34 @@ def autobox(coords, add: float = 4.0) -> Box:
     center = (lo + hi) / 2
     size = hi - lo + 2 * float(add)
     return Box(center=tuple(float(c) for c in center), size=tuple(float(s) for s in size))
+
+
+def ligand_coords(path) -> np.ndarray:
+    """(n, 3) atom coordinates (A) of the first molecule of a PDB / PDBQT (up to the first
+    ENDMDL) or SDF / MOL file, for ``autobox``. Raises ValueError for a missing or unreadable
+    file, or one without atoms."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"autobox ligand not found: {path}")
+    if path.lower().endswith((".sdf", ".mol")):
+        from rdkit import Chem
+
+        mol = next(iter(Chem.SDMolSupplier(path, removeHs=False, sanitize=False)), None)
+        if mol is None or mol.GetNumConformers() == 0:
+            raise ValueError(f"cannot read a molecule with coordinates from {path}")
+        return np.asarray(mol.GetConformer().GetPositions(), np.float64)
+    if not path.lower().endswith((".pdbqt", ".pdb")):
+        raise ValueError(f"an autobox ligand must be .pdbqt, .pdb, .sdf or .mol, got {path}")
+    xyz = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith(("ATOM", "HETATM")):
+                xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+            elif line.startswith("ENDMDL") and xyz:
+                break
+    if not xyz:
+        raise ValueError(f"no ATOM/HETATM records in {path}")
+    return np.asarray(xyz, np.float64)
 
 
 def box_bounds(box: Box, spacing: float = 0.375) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpcfold.boxes import autobox, box_bounds, parse_vina_config, read_vina_config, volume_warning
+from hpcfold.boxes import (
+    autobox,
+    box_bounds,
+    ligand_coords,
+    parse_vina_config,
+    read_vina_config,
+    volume_warning,
+)
 from hpcfold.errors import UserError
 from hpcfold.types import Box
 
@@ -48,3 +55,27 @@ def test_volume_warning_above_vinas_limit():
     assert volume_warning(Box((0.0, 0.0, 0.0), (30.0, 30.0, 30.0)), "x") is None  # 27000: no
     msg = volume_warning(Box((0.0, 0.0, 0.0), (30.0, 30.0, 31.0)), "do this")
     assert "27900 A^3" in msg and "27000" in msg and msg.endswith("; do this")
+
+
+def test_ligand_coords(tmp_path):
+    """An autobox ligand (dock's --autobox-ligand, screen's box.autobox_ligand): SDF/MOL through
+    RDKit with its hydrogens, PDB/PDBQT up to the first ENDMDL; bad files are ValueErrors."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    Chem.MolToMolFile(mol, str(tmp_path / "l.mol"))
+    xyz = ligand_coords(tmp_path / "l.mol")
+    np.testing.assert_allclose(xyz, mol.GetConformer().GetPositions(), atol=1e-4)  # 4 decimals
+    atom = "HETATM    1  C   LIG A   1    {:8.3f}{:8.3f}{:8.3f}  1.00  0.00     0.000 C \n"
+    two = "MODEL 1\n" + atom.format(1, 2, 3) + "ENDMDL\nMODEL 2\n" + atom.format(9, 9, 9)
+    (tmp_path / "m.pdbqt").write_text(two + "ENDMDL\n")
+    assert ligand_coords(tmp_path / "m.pdbqt").tolist() == [[1.0, 2.0, 3.0]]
+    (tmp_path / "e.pdb").write_text("REMARK nothing\n")
+    for name, msg in (("e.pdb", "no ATOM"), ("missing.sdf", "not found")):
+        with pytest.raises(ValueError, match=msg):
+            ligand_coords(tmp_path / name)
+    (tmp_path / "l.mol2").write_text("")
+    with pytest.raises(ValueError, match="must be .pdbqt"):
+        ligand_coords(tmp_path / "l.mol2")

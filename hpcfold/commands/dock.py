@@ -21,9 +21,9 @@ import sys
 
 import numpy as np
 
-from hpcfold.commands.vina_options import BOX_KEYS
+from hpcfold.commands.vina_options import BOX_KEYS, resolve_box
 from hpcfold.errors import UserError
-from hpcfold.types import TERMS, Box, DockResult, Failure
+from hpcfold.types import TERMS, DockResult, Failure
 
 HELP = "dock a few ligands into one receptor (Vina conventions)"
 
@@ -132,65 +132,6 @@ def _out_name(path: str, folder: str | None = None) -> str:
     if folder is not None:
         stem = os.path.join(folder, os.path.basename(stem))
     return f"{stem}_out{'.pdbqt' if ext.lower() == '.pdbqt' else '.sdf'}"
-
-
-def _autobox_coords(path: str) -> np.ndarray:
-    """All atom coordinates of the first molecule of a PDBQT or SDF file."""
-    if not os.path.isfile(path):
-        raise UserError(f"autobox ligand not found: {path}")
-    low = path.lower()
-    if low.endswith(".pdbqt") or low.endswith(".pdb"):
-        xyz = []
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("ENDMDL") and xyz:
-                    break
-                if line.startswith(("ATOM", "HETATM")):
-                    xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
-        return np.array(xyz).reshape(-1, 3)
-    if low.endswith((".sdf", ".mol")):
-        from rdkit import Chem
-
-        mol = next(iter(Chem.SDMolSupplier(path, removeHs=False, sanitize=False)), None)
-        if mol is None or mol.GetNumConformers() == 0:
-            raise UserError(f"cannot read a molecule with coordinates from {path}")
-        return np.asarray(mol.GetConformer().GetPositions())
-    raise UserError(f"--autobox-ligand needs a .pdbqt or .sdf file, got {path}")
-
-
-def resolve_box(args, config_box: dict[str, float] | None = None) -> Box:
-    """Box from the config's box keys (``config_box``, else read from --config), overridden by
-    --center/--size, then by Vina's --center_x .. --size_z; or from --autobox-ligand (for the
-    commands that have it)."""
-    from hpcfold.boxes import autobox, box_values, parse_vina_options, read_config_text
-
-    per_axis = {k: getattr(args, k, None) for k in BOX_KEYS}
-    if getattr(args, "autobox_ligand", None):
-        if args.config or args.center or args.size or any(v is not None for v in per_axis.values()):
-            raise UserError("--autobox-ligand cannot be combined with a box (--config/--center/"
-                            "--size/--center_x..)")  # fmt: skip
-        xyz = _autobox_coords(args.autobox_ligand)
-        if xyz.shape[0] == 0:
-            raise UserError(f"no atoms in {args.autobox_ligand}")
-        return autobox(xyz, args.autobox_add)
-    if config_box is None:
-        config_box = {}
-        if args.config:
-            config_box = box_values(parse_vina_options(read_config_text(args.config)), args.config)
-    vals = dict(config_box)
-    for name, given in (("center", args.center), ("size", args.size)):
-        if given:
-            vals.update({f"{name}_{ax}": float(v) for ax, v in zip("xyz", given, strict=True)})
-    vals.update({k: v for k, v in per_axis.items() if v is not None})
-    missing = [k for k in BOX_KEYS if k not in vals]
-    if missing:
-        raise UserError("give the box: --config, --center and --size, or --autobox-ligand "
-                        f"(missing {', '.join(missing)})")  # fmt: skip
-    try:
-        return Box(center=tuple(vals[k] for k in BOX_KEYS[:3]),
-                   size=tuple(vals[k] for k in BOX_KEYS[3:]))  # fmt: skip
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
 def read_ligands(paths: list[str]) -> list:

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from hpcfold.commands.vina_options import BOX_KEYS, apply_vina_config, parse_bool
+from hpcfold.commands.vina_options import BOX_KEYS, apply_vina_config, parse_bool, resolve_box
 from hpcfold.errors import UserError
 from hpcfold.types import TERMS, Failure, LigandRecord
 
@@ -92,7 +92,6 @@ def _box(args, records, config_box: dict[str, float]):
     """The box as ``hpcfold dock`` resolves it (config, --center/--size, --center_x..); with
     none of them, a box around the poses plus 4 A on every side."""
     from hpcfold.boxes import autobox
-    from hpcfold.commands.dock import resolve_box
 
     given = [args.center, args.size, *(getattr(args, k) for k in BOX_KEYS)]
     if config_box or any(v is not None for v in given):

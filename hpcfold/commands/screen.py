@@ -120,7 +120,7 @@ def _resolve_box(cfg: ScreenConfig) -> Box:
         if b.vina_config is not None:
             box = boxes.read_vina_config(b.vina_config)
         elif b.autobox_ligand is not None:
-            box = boxes.autobox(_ligand_coords(b.autobox_ligand), add=b.autobox_add)
+            box = boxes.autobox(boxes.ligand_coords(b.autobox_ligand), add=b.autobox_add)
         else:
             box = Box(tuple(b.center), tuple(b.size))
     except (OSError, ValueError) as exc:
@@ -130,27 +130,6 @@ def _resolve_box(cfg: ScreenConfig) -> Box:
     if warning:
         LOG.warning("%s", warning)
     return box
-
-
-def _ligand_coords(path: str) -> np.ndarray:
-    """(n, 3) heavy-atom coordinates of a PDB/PDBQT/SDF/MOL ligand for ``autobox``."""
-    if path.lower().endswith((".sdf", ".mol")):
-        from rdkit import Chem
-
-        mol = next(iter(Chem.SDMolSupplier(path, removeHs=False)), None)
-        if mol is None:
-            raise ValueError(f"cannot read a molecule from {path}")
-        return np.asarray(mol.GetConformer().GetPositions(), np.float64)
-    xyz = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.startswith(("ATOM", "HETATM")):
-                xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
-            elif line.startswith("ENDMDL"):
-                break
-    if not xyz:
-        raise ValueError(f"no ATOM/HETATM records in {path}")
-    return np.asarray(xyz, np.float64)
 
 
 def _bcast_box(comm, box: Box | None) -> Box:

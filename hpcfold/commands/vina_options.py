@@ -1,4 +1,5 @@
-"""Vina config files (``--config``) for the commands that speak Vina: ``dock`` and ``score``.
+"""Vina config files (``--config``) and boxes for the commands that speak Vina: ``dock`` and
+``score``.
 
 Vina 1.2 takes every command-line option in its config file too, and the command line wins.
 Each command names the keys it uses (filled into ``args`` where the command line left them
@@ -11,9 +12,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from hpcfold.boxes import (
+    BOX_KEYS,
+    autobox,
+    box_values,
+    ligand_coords,
+    parse_vina_options,
+    read_config_text,
+)
 from hpcfold.errors import UserError
+from hpcfold.types import Box
 
-BOX_KEYS = ("center_x", "center_y", "center_z", "size_x", "size_y", "size_z")
+__all__ = ["BOX_KEYS", "apply_vina_config", "parse_bool", "resolve_box"]
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -45,8 +55,6 @@ def apply_vina_config(
     (``BOX_KEYS``, floats). Raises UserError for an unknown key, a bad value, a key given twice
     or an unreadable file. No ``args.config``: returns {} and sets nothing.
     """
-    from hpcfold.boxes import box_values, parse_vina_options, read_config_text
-
     if not args.config:
         return {}
     opts = parse_vina_options(read_config_text(args.config), args.config)
@@ -70,3 +78,36 @@ def apply_vina_config(
             raise UserError(f"{args.config}: bad value for {key}: {opts[key]!r}") from None
         setattr(args, key, [val] if key in as_list else val)
     return box_values(opts, args.config)
+
+
+def resolve_box(args, config_box: dict[str, float] | None = None) -> Box:
+    """Box from the config's box keys (``config_box``, else read from --config), overridden by
+    --center/--size, then by Vina's --center_x .. --size_z; or from --autobox-ligand (for the
+    commands that have it)."""
+    per_axis = {k: getattr(args, k, None) for k in BOX_KEYS}
+    if getattr(args, "autobox_ligand", None):
+        if args.config or args.center or args.size or any(v is not None for v in per_axis.values()):
+            raise UserError("--autobox-ligand cannot be combined with a box (--config/--center/"
+                            "--size/--center_x..)")  # fmt: skip
+        try:
+            return autobox(ligand_coords(args.autobox_ligand), args.autobox_add)
+        except ValueError as exc:
+            raise UserError(f"--autobox-ligand: {exc}") from None
+    if config_box is None:
+        config_box = {}
+        if args.config:
+            config_box = box_values(parse_vina_options(read_config_text(args.config)), args.config)
+    vals = dict(config_box)
+    for name, given in (("center", args.center), ("size", args.size)):
+        if given:
+            vals.update({f"{name}_{ax}": float(v) for ax, v in zip("xyz", given, strict=True)})
+    vals.update({k: v for k, v in per_axis.items() if v is not None})
+    missing = [k for k in BOX_KEYS if k not in vals]
+    if missing:
+        raise UserError("give the box: --config, --center and --size, or --autobox-ligand "
+                        f"(missing {', '.join(missing)})")  # fmt: skip
+    try:
+        return Box(center=tuple(vals[k] for k in BOX_KEYS[:3]),
+                   size=tuple(vals[k] for k in BOX_KEYS[3:]))  # fmt: skip
+    except ValueError as exc:
+        raise UserError(str(exc)) from None

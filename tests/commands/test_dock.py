@@ -91,7 +91,7 @@ def test_box_sources(inputs):
 
     import numpy as np
 
-    from hpcfold.commands.dock import resolve_box
+    from hpcfold.commands.vina_options import resolve_box
     from hpcfold.errors import UserError
 
     d = inputs[0]
@@ -144,7 +144,8 @@ def _parse(argv):
 def test_vina_config_sets_options_and_the_command_line_wins(inputs, capsys):
     """Vina users keep receptor, ligand, out and search options in the config file; hpcfold dock
     reads them (the command line wins, as in Vina) and warns about the ones it ignores."""
-    from hpcfold.commands.dock import apply_config, resolve_box
+    from hpcfold.commands.dock import apply_config
+    from hpcfold.commands.vina_options import resolve_box
 
     d, tmp, smi, cache = inputs
     out = tmp / "cfg.pdbqt"
@@ -171,7 +172,8 @@ def test_vina_config_sets_options_and_the_command_line_wins(inputs, capsys):
 
 
 def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
-    from hpcfold.commands.dock import apply_config, resolve_box
+    from hpcfold.commands.dock import apply_config
+    from hpcfold.commands.vina_options import resolve_box
     from hpcfold.errors import UserError
 
     d, tmp, smi, cache = inputs

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from hpcfold import boxes, cli
 from hpcfold.commands import screen
@@ -111,20 +110,6 @@ def test_large_box_is_warned_about(tmp_path):
         log.removeHandler(handler)
     assert len(seen) == 1, seen
     assert "27900 A^3" in seen[0] and "search: {preset: thorough}" in seen[0]
-
-
-def test_sdf_autobox_coords(tmp_path):
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
-
-    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
-    AllChem.EmbedMolecule(mol, randomSeed=1)
-    Chem.MolToMolFile(mol, str(tmp_path / "l.mol"))
-    xyz = screen._ligand_coords(str(tmp_path / "l.mol"))
-    assert xyz.shape == (mol.GetNumAtoms(), 3)
-    with pytest.raises(ValueError, match="no ATOM"):
-        (tmp_path / "e.pdb").write_text("REMARK nothing\n")
-        screen._ligand_coords(str(tmp_path / "e.pdb"))
 
 
 def test_resume_with_other_search_settings_is_refused(tmp_path, shared_data):
