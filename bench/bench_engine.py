@@ -15,9 +15,11 @@ import argparse
 import dataclasses
 import pathlib
 import statistics
+import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's hpcfold, also in a worktree beside an install
 
 
 def main() -> None:

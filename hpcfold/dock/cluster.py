@@ -90,18 +90,39 @@ def select_distinct(
     best first, at most ``max_keep``.
     """
     energies = np.asarray(energies, dtype=np.float64)
+    heavy = np.asarray(heavy, dtype=np.float64)
     order = np.argsort(np.where(np.isfinite(energies), energies, np.inf), kind="stable")
+    order = order[np.isfinite(energies[order])]
+    h = heavy.shape[1]
+    perms = np.asarray(automorphisms) if automorphisms is not None else np.zeros((0, h), int)
+    if perms.size == 0:
+        perms = np.arange(h)[None, :]
+    alive = np.ones(len(order), bool)
+    cent = heavy.mean(axis=1) if h else np.zeros((len(heavy), 3))  # (C, 3)
     kept: list[int] = []
-    for i in order:
-        if not np.isfinite(energies[i]):
-            break
-        if kept:
-            d = sym_rmsd(heavy[kept], heavy[i], automorphisms)
-            if np.any(d < min_rmsd):
-                continue
-        kept.append(int(i))
+    # One vectorised pass per kept pose (at most max_keep): the same greedy result as testing
+    # each candidate against every kept pose, sym_rmsd(heavy[kept], heavy[i]). The centroid
+    # distance is a lower bound of the RMSD under any atom permutation, so only candidates
+    # whose centroid lies within min_rmsd need the automorphisms.
+    for pos in range(len(order)):
+        if not alive[pos]:
+            continue
+        i = int(order[pos])
+        kept.append(i)
         if len(kept) >= max_keep:
             break
+        rest = pos + 1 + np.flatnonzero(alive[pos + 1 :])
+        if not h:
+            if min_rmsd > 0:
+                alive[rest] = False  # no heavy atoms: every pose is at RMSD 0
+            continue
+        dc = cent[order[rest]] - cent[i]
+        rest = rest[np.sqrt(np.sum(dc * dc, axis=1)) < min_rmsd]
+        if rest.size:
+            moved = heavy[i][perms]  # (K, H, 3): the kept pose under each automorphism
+            diff = moved[None] - heavy[order[rest]][:, None]  # (M, K, H, 3)
+            msd = np.min(np.mean(np.sum(diff * diff, axis=-1), axis=-1), axis=-1)  # (M,)
+            alive[rest[np.sqrt(msd) < min_rmsd]] = False
     return kept
 
 

@@ -46,6 +46,31 @@ def test_select_distinct_keeps_best_of_each_cluster():
     assert cluster.select_distinct(energies, poses, None, 1.0, 2) == [1, 2]
 
 
+def test_select_distinct_matches_the_pairwise_greedy():
+    """The vectorised pass per kept pose keeps exactly what testing every candidate against
+    every kept pose keeps (sym_rmsd, Vina's greedy), with and without automorphisms, ties and
+    non-finite energies included."""
+    rng = np.random.default_rng(7)
+    ref = ring()
+    for trial in range(30):
+        n = int(rng.integers(1, 60))
+        poses = ref + rng.normal(0, 1.0, (n, 1, 3)) + rng.normal(0, 0.4, (n, 6, 3))
+        poses[rng.random(n) < 0.3] = np.roll(poses[0], 3, axis=0)  # symmetric copies
+        energies = np.round(rng.normal(-7, 1, n), 1)  # ties
+        energies[rng.random(n) < 0.1] = np.nan
+        auts = ring_automorphisms() if trial % 2 else None
+        max_keep = int(rng.integers(1, 12))
+        expected: list[int] = []
+        order = np.argsort(np.where(np.isfinite(energies), energies, np.inf), kind="stable")
+        for i in order:
+            if not np.isfinite(energies[i]) or len(expected) >= max_keep:
+                break
+            if expected and np.any(cluster.sym_rmsd(poses[expected], poses[i], auts) < 1.0):
+                continue
+            expected.append(int(i))
+        assert cluster.select_distinct(energies, poses, auts, 1.0, max_keep) == expected
+
+
 def test_final_modes_energy_range_and_count():
     aff = np.array([-9.0, -8.5, -5.9, -7.0, -6.1])
     kept = [0, 1, 3, 4, 2]

@@ -200,3 +200,27 @@ def test_kernel_batch_shrinks_for_large_buckets_on_accelerators():
     assert {engine.kernel_batch(cpu, b) for b in BUCKETS} == {1}
     fixed = SimpleNamespace(options=SimpleNamespace(batch_size=8), batch_size=8)
     assert {engine.kernel_batch(fixed, b) for b in BUCKETS} == {8}  # explicit wins
+
+
+def test_refinement_neighbours_are_the_receptor_atoms_within_reach(shared_data, setup):
+    """Each pose's refinement sees exactly the receptor atoms within REFINE_REACH of one of its
+    real atoms (brute force over every atom pair), padded far away with type -1 to 256s."""
+    from hpcfold.dock import batch
+
+    rec, box, _, ligs = setup
+    atoms = batch.receptor_arrays(rec, box, pad_multiple=64)
+    lig = ligs["A"]
+    rng = np.random.default_rng(3)
+    n = lig.coords.shape[0]
+    xyz = np.concatenate([lig.coords, np.zeros((4, 3))])[None] + rng.normal(0, 3, (5, 1, 3))
+    mask = np.arange(n + 4) < n  # 4 padded atoms at the origin must not count
+    got = engine._neighbours(atoms, xyz.astype(np.float32), mask)
+    rc = np.asarray(atoms.coords, np.float64)
+    assert got.coords.shape[1] % 256 == 0 and got.xs.shape == got.coords.shape[:2]
+    for r in range(len(xyz)):
+        d = np.sqrt(((rc[:, None] - xyz[r, :n].astype(np.float32)) ** 2).sum(-1)).min(axis=1)
+        want = np.flatnonzero(d < engine.REFINE_REACH)
+        real = got.xs[r] >= 0
+        assert real.sum() == len(want) > 0
+        np.testing.assert_array_equal(got.coords[r][real], rc[want].astype(np.float32))
+        assert np.all(got.coords[r][~real] == engine.batch_far())
