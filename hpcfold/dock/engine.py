@@ -358,8 +358,11 @@ def _neighbours(rec, xyz: np.ndarray, atom_mask: np.ndarray):
     rc = np.asarray(rec.coords, np.float64)
     pts = np.asarray(xyz, np.float64)[:, np.asarray(atom_mask, bool)]  # (R, n, 3)
     flat = pts.reshape(-1, 3)
-    lo, hi = flat.min(axis=0) - REFINE_REACH, flat.max(axis=0) + REFINE_REACH
-    cand = np.flatnonzero(np.all((rc >= lo) & (rc <= hi), axis=1))
+    fin = flat[np.all(np.isfinite(flat), axis=1)]  # a non-finite pose gets no neighbours
+    cand = np.zeros(0, np.int64)
+    if len(fin):
+        lo, hi = fin.min(axis=0) - REFINE_REACH, fin.max(axis=0) + REFINE_REACH
+        cand = np.flatnonzero(np.all((rc >= lo) & (rc <= hi), axis=1))
     c = rc[cand]
     # |c - p|^2 for every (candidate, pose atom) at once, as one matrix product: 5x faster than
     # a loop over poses (the margin of REFINE_REACH over the 8 A cutoff absorbs rounding)

@@ -224,3 +224,8 @@ def test_refinement_neighbours_are_the_receptor_atoms_within_reach(shared_data, 
         assert real.sum() == len(want) > 0
         np.testing.assert_array_equal(got.coords[r][real], rc[want].astype(np.float32))
         assert np.all(got.coords[r][~real] == engine.batch_far())
+    xyz[2, 0] = np.nan  # a non-finite pose has no neighbours and leaves the others as they were
+    nan = engine._neighbours(atoms, xyz.astype(np.float32), mask)
+    assert np.all(nan.xs[2] == -1)
+    for r in (0, 1, 3, 4):
+        np.testing.assert_array_equal(nan.xs[r][nan.xs[r] >= 0], got.xs[r][got.xs[r] >= 0])
