@@ -212,7 +212,11 @@ class ReceptorRecord:
 
 
 # --------------------------------------------------------------------------------------------
-# Size buckets: padded (atoms, torsions, intra pairs). Drug-like ligands land in the first three.
+# Size buckets: padded (atoms, torsions, intra pairs). Drug-like ligands land in the first five.
+# Steps of 8 atoms up to 48: the search's cost grows with the padded size (a 20-atom ligand
+# docks ~15 % faster padded to 24 than to 32, docs/benchmarks.md), and each bucket costs only
+# one compilation. A feature store records each ligand's sizes, and its reader re-derives the
+# buckets from them (``bucket_indices``), so a store written with other buckets still reads.
 @dataclasses.dataclass(frozen=True)
 class Bucket:
     index: int
@@ -229,7 +233,9 @@ BUCKETS: tuple[Bucket, ...] = tuple(
     Bucket(i, a, t, p)
     for i, (a, t, p) in enumerate(
         [
+            (24, 8, 276),
             (32, 8, 400),
+            (40, 10, 650),
             (48, 12, 900),
             (64, 16, 1600),
             (96, 24, 3600),
@@ -239,6 +245,16 @@ BUCKETS: tuple[Bucket, ...] = tuple(
         ]  # fmt: skip
     )
 )
+
+
+def bucket_indices(n_atoms, n_torsions, n_pairs) -> np.ndarray:
+    """``bucket_for`` over arrays: (n,) int8 index of the first bucket each ligand fits, -1
+    where none does."""
+    a, t, p = (np.asarray(x, np.int64) for x in (n_atoms, n_torsions, n_pairs))
+    out = np.full(a.shape, -1, np.int8)
+    for b in reversed(BUCKETS):  # the first bucket that fits is assigned last
+        out[(a <= b.n_atoms) & (t <= b.n_torsions) & (p <= b.n_pairs)] = b.index
+    return out
 
 
 def bucket_for(n_atoms: int, n_torsions: int, n_pairs: int) -> Bucket | None:

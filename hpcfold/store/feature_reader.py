@@ -17,7 +17,15 @@ import numpy as np
 
 from hpcfold.errors import UserError
 from hpcfold.store import h5util, segments
-from hpcfold.types import BUCKETS, SCHEMA_VERSION, Bucket, Failure, LigandRecord, Reason
+from hpcfold.types import (
+    BUCKETS,
+    SCHEMA_VERSION,
+    Bucket,
+    Failure,
+    LigandRecord,
+    Reason,
+    bucket_indices,
+)
 
 INDEX_KIND = "hpcfold-features"
 MAX_OPEN_SHARDS = 64
@@ -69,7 +77,16 @@ class FeatureStore:
         self._row = g["row"][()]
         self.status = g["status"][()]
         self.reason = g["reason"][()]
-        self.bucket = g["bucket"][()]
+        # Buckets from the stored sizes with this version's table (a store written with other
+        # buckets reads the same); failures keep -1.
+        ok = self.status == segments.STATUS_OK
+        sizes = (g["n_atoms"][()], g["n_torsions"][()], g["n_pairs"][()])
+        self.bucket = np.where(ok, bucket_indices(*sizes), g["bucket"][()]).astype(np.int8)
+        if np.any(ok & (self.bucket < 0)):
+            self._f.close()
+            raise UserError(
+                f"{self.path}: ligands larger than every size bucket; rerun hpcfold prep"
+            )
         self._text: dict[str, list[str]] = {}
         self._open: collections.OrderedDict = collections.OrderedDict()
 

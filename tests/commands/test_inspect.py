@@ -16,6 +16,7 @@ from store_factory import make_item, make_record, make_result  # noqa: E402
 from hpcfold.cli import main  # noqa: E402
 from hpcfold.store.features import FeatureWriter, finalize  # noqa: E402
 from hpcfold.store.results import ResultsWriter  # noqa: E402
+from hpcfold.types import BUCKETS, bucket_for  # noqa: E402
 
 
 @pytest.fixture
@@ -50,12 +51,15 @@ def test_inspect_features_json_and_text(lib, capsys):
     assert all(isinstance(d[k], int) for k in ("total", "ok", "failed"))
     assert d["failures_by_reason"] == {"PARSE_ERROR": n_parse, "TOO_LARGE": 1}
     counts = {b["name"]: b["count"] for b in d["buckets"]}
-    assert sum(counts.values()) == d["ok"] and counts["a32t8"] == d["ok"] - 1
+    ok = [make_record(i) for i in range(30) if i % 7 != 3] + [make_record(31, 60, 13)]
+    where = [bucket_for(r.n_atoms, r.n_torsions, len(r.intra_pairs)).name for r in ok]
+    assert counts == {b.name: where.count(b.name) for b in BUCKETS}
+    assert counts["a24t8"] > 0 and counts["a32t8"] > 0 and sum(counts.values()) == d["ok"]
     assert d["schema_version"] == 1
     rc, out, _ = _run(capsys, lib)
     assert rc == 0
     assert f"32 total, {31 - n_parse} ok, {n_parse + 1} failed" in out
-    assert "TOO_LARGE" in out and "a32t8" in out and "schema version 1" in out
+    assert "TOO_LARGE" in out and "a24t8" in out and "schema version 1" in out
 
 
 def test_inspect_results(tmp_path, capsys):

@@ -20,11 +20,19 @@ def lig(shared_data):
     return parse_ligand_pdbqt(text, "imatinib", "x")
 
 
+def _roomy(lig):
+    """A bucket with at least 8 padded atoms beyond the ligand's."""
+    return next(
+        b for b in BUCKETS if b.n_atoms >= lig.n_atoms + 8 and b.n_torsions >= lig.n_torsions
+        and b.n_pairs >= len(lig.intra_pairs)
+    )  # fmt: skip
+
+
 def test_identity_pose_reproduces_coords(lig):
     la = batch.ligand_arrays(lig)
     x = kinematics.pose_to_coords(kinematics.identity_pose(la), la)
     np.testing.assert_allclose(np.asarray(x), lig.coords, atol=1e-5)
-    padded = jax.tree.map(lambda a: a[0], batch.pad_ligands([lig], BUCKETS[1]))
+    padded = jax.tree.map(lambda a: a[0], batch.pad_ligands([lig], _roomy(lig)))
     xp = kinematics.pose_to_coords(kinematics.identity_pose(padded), padded)
     np.testing.assert_allclose(np.asarray(xp)[: lig.n_atoms], lig.coords, atol=1e-5)
 
@@ -98,7 +106,7 @@ def test_gradient_matches_finite_differences(lig, shared_data):
 
 
 def test_vmap_matches_single(lig):
-    padded = batch.pad_ligands([lig, lig], BUCKETS[1])
+    padded = batch.pad_ligands([lig, lig], _roomy(lig))
     poses = jax.vmap(kinematics.identity_pose)(padded)
     poses = poses.at[1, 7].set(0.7)
     xb = jax.vmap(kinematics.pose_to_coords)(poses, padded)

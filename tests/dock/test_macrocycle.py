@@ -113,7 +113,7 @@ def _ordinary_ligand(tmp_path):
     from hpcfold.chem.readers import iter_records
 
     smi = tmp_path / "flex.smi"
-    smi.write_text("OC(=O)CCCCCCCNC(=O)c1ccc(cc1)-c1ccccc1 flex\n")
+    smi.write_text("OC(=O)CCCCCCNC(=O)c1ccc(cc1)-c1ccccc1 flex\n")  # a40t10, as the macrocycle
     return prepare_record(next(iter(iter_records(str(smi)))), PrepOptions())
 
 
