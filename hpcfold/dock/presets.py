@@ -57,7 +57,9 @@ PRESETS: dict[str, dict] = {
 # 20, 19, 20 (21, 20, 22) with the same CPU (docs/benchmarks.md). Independent short chains
 # rarely reach the deep, narrow basins of larger ligands in large boxes; restarts put the
 # effort there. Fifth session: islands, fresh restarts, other temperatures, pocket starts and
-# early stopping did not beat this (docs/benchmarks.md).
+# early stopping did not beat this (docs/benchmarks.md). Ninth session: seeds 1-4 with the finer
+# size buckets (other random streams for many ligands) redocked 16, 18, 20, 20 /32 against the
+# old table's 20, 19, 20, 21: a top-1 rate of ~0.6 here, seed to seed +-2 complexes.
 # thorough keeps Vina's line search and independent chains (11/16 top-1 and 15/16 within
 # 0.3 kcal/mol on the 16 smallest complexes).
 DEFAULT_PRESET = "balanced"
