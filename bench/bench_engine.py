@@ -22,16 +22,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's hpcfold, also in a worktree beside an install
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="fast")
-    ap.add_argument("--n", type=int, default=12)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--cache", default="/tmp/hpcfold-bench-cache")
-    ap.add_argument("--batch", type=int, default=None, help="ligands per kernel call")
-    ap.add_argument("--lanes", type=int, default=None, help="of them vmapped together")
-    args = ap.parse_args()
-
+def fabp4_context(n: int, preset: str, cache: str, batch: int | None = None):
+    """(DockContext for examples/fabp4, the first n actives prepared by hpcfold's prep)."""
     from hpcfold.boxes import read_vina_config
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
@@ -42,14 +34,30 @@ def main() -> None:
     recs = []
     for raw in iter_records(str(ex / "actives.smi")):
         recs.append(prepare_record(raw, PrepOptions()))
-        if len(recs) == args.n:
+        if len(recs) == n:
             break
     ctx = engine.make_context(
         read_receptor(str(ex / "receptor.pdbqt")),
         read_vina_config(ex / "box.txt"),
-        engine.SearchOptions(preset=args.preset, batch_size=args.batch),
-        cache_dir=args.cache,
+        engine.SearchOptions(preset=preset, batch_size=batch),
+        cache_dir=cache,
     )
+    return ctx, recs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--n", type=int, default=12)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cache", default="/tmp/hpcfold-bench-cache")
+    ap.add_argument("--batch", type=int, default=None, help="ligands per kernel call")
+    ap.add_argument("--lanes", type=int, default=None, help="of them vmapped together")
+    args = ap.parse_args()
+
+    from hpcfold.dock import engine
+
+    ctx, recs = fabp4_context(args.n, args.preset, args.cache, args.batch)
     if args.lanes:
         ctx = dataclasses.replace(ctx, ligand_lanes=args.lanes)
     t0 = time.perf_counter()

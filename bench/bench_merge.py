@@ -32,25 +32,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import jax
+    from bench_engine import fabp4_context
 
-    from hpcfold.boxes import read_vina_config
-    from hpcfold.chem.prepare import PrepOptions, prepare_record
-    from hpcfold.chem.readers import iter_records
-    from hpcfold.chem.receptor import read_receptor
     from hpcfold.dock import cluster, engine
 
-    ex = ROOT / "examples" / "fabp4"
-    recs = []
-    for raw in iter_records(str(ex / "actives.smi")):
-        recs.append(prepare_record(raw, PrepOptions()))
-        if len(recs) == args.n:
-            break
-    ctx = engine.make_context(
-        read_receptor(str(ex / "receptor.pdbqt")),
-        read_vina_config(ex / "box.txt"),
-        engine.SearchOptions(preset=args.preset),
-        cache_dir=args.cache,
-    )
+    ctx, recs = fabp4_context(args.n, args.preset, args.cache)
     engine.dock_ligands(ctx, recs)  # compile every kernel
     spent: collections.Counter = collections.Counter()
 
