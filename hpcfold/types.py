@@ -248,8 +248,8 @@ BUCKETS: tuple[Bucket, ...] = tuple(
 
 
 def bucket_indices(n_atoms, n_torsions, n_pairs) -> np.ndarray:
-    """``bucket_for`` over arrays: (n,) int8 index of the first bucket each ligand fits, -1
-    where none does."""
+    """(n,) int8 index of the first bucket each ligand fits, -1 where none does: the one bucket
+    rule (``bucket_for`` applies it to one ligand; scalars give a () array)."""
     a, t, p = (np.asarray(x, np.int64) for x in (n_atoms, n_torsions, n_pairs))
     out = np.full(a.shape, -1, np.int8)
     for b in reversed(BUCKETS):  # the first bucket that fits is assigned last
@@ -259,10 +259,8 @@ def bucket_indices(n_atoms, n_torsions, n_pairs) -> np.ndarray:
 
 def bucket_for(n_atoms: int, n_torsions: int, n_pairs: int) -> Bucket | None:
     """The first bucket a ligand fits, or None when it is larger than every bucket."""
-    for b in BUCKETS:
-        if n_atoms <= b.n_atoms and n_torsions <= b.n_torsions and n_pairs <= b.n_pairs:
-            return b
-    return None
+    i = int(bucket_indices(n_atoms, n_torsions, n_pairs))
+    return None if i < 0 else BUCKETS[i]
 
 
 TERMS: tuple[str, ...] = ("gauss1", "gauss2", "repulsion", "hydrophobic", "hbond")

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from hpcfold.commands.vina_options import BOX_KEYS, resolve_box
+from hpcfold.commands.vina_options import BOX_KEYS, VINA_UNUSED, require, resolve_box
 from hpcfold.errors import UserError
 from hpcfold.types import TERMS, DockResult, Failure
 
@@ -35,11 +35,9 @@ HELP = "dock a few ligands into one receptor (Vina conventions)"
 CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "exhaustiveness": int, "seed": int,
                "num_modes": int, "energy_range": float, "min_rmsd": float,
                "scoring": str, "batch": str, "dir": str}  # fmt: skip
-# Vina options hpcfold has no use for, with their argument types (None: a switch). Accepted on
-# the command line and in the config file, with a warning, so that a Vina command line runs.
-VINA_IGNORED = {"cpu": int, "verbosity": int, "max_evals": int, "spacing": float,
-                "write_maps": str, "force_even_voxels": None, "no_refine": None}  # fmt: skip
-CONFIG_IGNORED = tuple(VINA_IGNORED)
+# Vina's options without a use here (``VINA_UNUSED``) are accepted on the command line and in
+# the config file, with a warning, so that a Vina command line runs.
+CONFIG_IGNORED = tuple(VINA_UNUSED)
 DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "min_rmsd": 1.0, "scoring": "vina"}
 
 
@@ -73,7 +71,7 @@ def add_arguments(p) -> None:
     p.add_argument("--min-rmsd", "--min_rmsd", type=float,
                    help="A between output poses (symmetry-corrected; 1)")  # fmt: skip
     p.add_argument("--cache-dir", help="grid and compilation cache (default ~/.cache/hpcfold)")
-    for key, kind in VINA_IGNORED.items():
+    for key, kind in VINA_UNUSED.items():
         if kind is None:
             p.add_argument(f"--{key}", action="store_true", help=argparse.SUPPRESS)
         else:
@@ -89,7 +87,7 @@ def apply_config(args) -> dict[str, float]:
     value or a missing receptor / ligand / out."""
     from hpcfold.commands.vina_options import apply_vina_config
 
-    given = [k for k in VINA_IGNORED if getattr(args, k, None) not in (None, False)]
+    given = [k for k in VINA_UNUSED if getattr(args, k, None) not in (None, False)]
     if given:
         print(f"warning: ignored --{', --'.join(given)} (Vina options hpcfold has no use for; "
               "it sets its effort with --preset and --exhaustiveness)", file=sys.stderr)  # fmt: skip
@@ -102,8 +100,6 @@ def apply_config(args) -> dict[str, float]:
     for key, val in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, val)
-    if args.scoring not in ("vina", "vinardo"):
-        raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
     if not args.min_rmsd >= 0:
         raise UserError(f"min_rmsd must be >= 0, got {args.min_rmsd}")
     if args.batch:  # Vina's batch mode: one output per ligand file, in --dir
@@ -116,12 +112,7 @@ def apply_config(args) -> dict[str, float]:
     elif not args.out and args.ligand and len(args.ligand) == 1:  # Vina's default output name
         args.out = _out_name(args.ligand[0])
         print(f"writing to {args.out} (--out not given)", file=sys.stderr)
-    need = ("receptor", "batch") if args.batch else ("receptor", "ligand", "out")
-    missing = [k for k in need if not getattr(args, k)]
-    if missing:
-        raise UserError(
-            "give " + ", ".join(f"--{k}" for k in missing) + " (or set them in --config)"
-        )
+    require(args, ("receptor", "batch") if args.batch else ("receptor", "ligand", "out"))
     return box
 
 

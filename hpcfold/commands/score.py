@@ -22,7 +22,14 @@ import sys
 
 import numpy as np
 
-from hpcfold.commands.vina_options import BOX_KEYS, apply_vina_config, parse_bool, resolve_box
+from hpcfold.commands.vina_options import (
+    BOX_KEYS,
+    VINA_UNUSED,
+    apply_vina_config,
+    parse_bool,
+    require,
+    resolve_box,
+)
 from hpcfold.errors import UserError
 from hpcfold.types import TERMS, Failure, LigandRecord
 
@@ -38,9 +45,8 @@ _WEIGHT_FLAGS = {
 CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "scoring": str,
                "local_only": parse_bool, "score_only": parse_bool,
                **{flag: float for flag in _WEIGHT_FLAGS.values()}}  # fmt: skip
-CONFIG_IGNORED = ("cpu", "verbosity", "seed", "exhaustiveness", "max_evals", "num_modes",
-                  "min_rmsd", "energy_range", "spacing", "dir", "write_maps",
-                  "force_even_voxels", "no_refine", "autobox")  # fmt: skip
+CONFIG_IGNORED = (*VINA_UNUSED, "seed", "exhaustiveness", "num_modes", "min_rmsd",
+                  "energy_range", "dir", "autobox")  # fmt: skip
 
 
 def add_arguments(p) -> None:
@@ -78,13 +84,7 @@ def apply_config(args) -> dict[str, float]:
     )  # fmt: skip
     if args.scoring is None:
         args.scoring = "vina"
-    if args.scoring not in ("vina", "vinardo"):
-        raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
-    missing = [k for k in ("receptor", "ligand") if not getattr(args, k)]
-    if missing:
-        raise UserError(
-            "give " + ", ".join(f"--{k}" for k in missing) + " (or set them in --config)"
-        )
+    require(args, ("receptor", "ligand"))
     return box
 
 

@@ -23,7 +23,12 @@ from hpcfold.boxes import (
 from hpcfold.errors import UserError
 from hpcfold.types import Box
 
-__all__ = ["BOX_KEYS", "apply_vina_config", "parse_bool", "resolve_box"]
+__all__ = ["BOX_KEYS", "VINA_UNUSED", "apply_vina_config", "parse_bool", "require",
+           "resolve_box"]  # fmt: skip
+# Vina options no hpcfold command has a use for, with their argument types (None: a switch).
+# Accepted with a warning, so that a Vina command line or config file runs as it is.
+VINA_UNUSED = {"cpu": int, "verbosity": int, "max_evals": int, "spacing": float,
+               "write_maps": str, "force_even_voxels": None, "no_refine": None}  # fmt: skip
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -78,6 +83,18 @@ def apply_vina_config(
             raise UserError(f"{args.config}: bad value for {key}: {opts[key]!r}") from None
         setattr(args, key, [val] if key in as_list else val)
     return box_values(opts, args.config)
+
+
+def require(args, keys: tuple[str, ...]) -> None:
+    """Check what every Vina-style command needs once the config is applied: ``args.scoring``
+    is vina or vinardo, and each of ``keys`` is set. Raises UserError."""
+    if args.scoring not in ("vina", "vinardo"):
+        raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
+    missing = [k for k in keys if not getattr(args, k)]
+    if missing:
+        raise UserError(
+            "give " + ", ".join(f"--{k}" for k in missing) + " (or set them in --config)"
+        )
 
 
 def resolve_box(args, config_box: dict[str, float] | None = None) -> Box:

@@ -18,6 +18,17 @@ from hpcfold.types import AD_TYPES, DockResult, Failure, Reason, ad_element
 _AD_ELEMENT = np.array([ad_element(t) for t in AD_TYPES])
 
 
+def _permutations(automorphisms: np.ndarray | None, h: int) -> np.ndarray:
+    """(K, h) int atom permutations: the automorphisms, or the identity alone when there are
+    none. Raises ValueError when they do not permute h atoms."""
+    perms = np.asarray(automorphisms) if automorphisms is not None else np.zeros((0, h), int)
+    if perms.size == 0:
+        return np.arange(h)[None, :]
+    if perms.shape[1] != h:
+        raise ValueError(f"automorphisms have {perms.shape[1]} atoms, poses have {h}")
+    return perms
+
+
 def sym_rmsd(a: np.ndarray, b: np.ndarray, automorphisms: np.ndarray | None = None) -> np.ndarray:
     """Symmetry-corrected RMSD (A) between heavy-atom coordinate sets.
 
@@ -32,11 +43,7 @@ def sym_rmsd(a: np.ndarray, b: np.ndarray, automorphisms: np.ndarray | None = No
         raise ValueError(f"atom count mismatch: {a.shape[-2]} vs {h}")
     if h == 0:
         return np.zeros(a.shape[:-2])
-    perms = np.asarray(automorphisms) if automorphisms is not None else np.zeros((0, h), int)
-    if perms.size == 0:
-        perms = np.arange(h)[None, :]
-    if perms.shape[1] != h:
-        raise ValueError(f"automorphisms have {perms.shape[1]} atoms, poses have {h}")
+    perms = _permutations(automorphisms, h)
     moved = a[..., perms, :]  # (..., K, H, 3)
     msd = np.mean(np.sum((moved - b[None, :, :]) ** 2, axis=-1), axis=-1)  # (..., K)
     return np.sqrt(np.min(msd, axis=-1))
@@ -94,9 +101,7 @@ def select_distinct(
     order = np.argsort(np.where(np.isfinite(energies), energies, np.inf), kind="stable")
     order = order[np.isfinite(energies[order])]
     h = heavy.shape[1]
-    perms = np.asarray(automorphisms) if automorphisms is not None else np.zeros((0, h), int)
-    if perms.size == 0:
-        perms = np.arange(h)[None, :]
+    perms = _permutations(automorphisms, h)
     alive = np.ones(len(order), bool)
     cent = heavy.mean(axis=1) if h else np.zeros((len(heavy), 3))  # (C, 3)
     kept: list[int] = []

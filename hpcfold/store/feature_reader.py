@@ -77,11 +77,11 @@ class FeatureStore:
         self._row = g["row"][()]
         self.status = g["status"][()]
         self.reason = g["reason"][()]
-        # Buckets from the stored sizes with this version's table (a store written with other
-        # buckets reads the same); failures keep -1.
+        # Buckets from the stored sizes with this version's table, not the stored
+        # ``ligands/bucket``: a store written with other buckets reads the same.
         ok = self.status == segments.STATUS_OK
         sizes = (g["n_atoms"][()], g["n_torsions"][()], g["n_pairs"][()])
-        self.bucket = np.where(ok, bucket_indices(*sizes), g["bucket"][()]).astype(np.int8)
+        self.bucket = np.where(ok, bucket_indices(*sizes), segments.FAILED_BUCKET).astype(np.int8)
         if np.any(ok & (self.bucket < 0)):
             self._f.close()
             raise UserError(
