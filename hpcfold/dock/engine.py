@@ -324,8 +324,8 @@ def _merge_ops(ctx: DockContext, bucket, lig) -> cluster.MergeOps:
 
     def refine(poses):
         poses = np.asarray(poses)
-        rec = _neighbours(ctx.rec_atoms, np.asarray(coords_k(poses, lig)), lig.atom_mask)
         xyz = np.asarray(coords_k(poses, lig))
+        rec = _neighbours(ctx.rec_atoms, xyz, lig.atom_mask)
         todo = np.ones(len(poses), bool)
         heavy = np.asarray(lig.xs) >= 0
         for p in range(5):  # Vina: slope 10^(2+2p) until every heavy atom is inside the box
