@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import hashlib
 import os
 import time
@@ -191,10 +190,10 @@ def _kernel(ctx: DockContext, bucket):
     cache_key = f"search:{bucket.name}:{lanes}"
     if cache_key in ctx.kernels:
         return ctx.kernels[cache_key]
-    from hpcfold.dock import energy, optimize
+    from hpcfold.dock import kernel, optimize
 
     name, weights = ctx.params.name, ctx.params.resolved_weights
-    energy_fn = functools.partial(search_energy, name=name, weights=weights)
+    energy_fn, energy_grad_fn = kernel.per_chain(name, weights)
     sp = ctx.search
 
     def run(keys, ligs, grid, tabs, lo, hi):
@@ -205,10 +204,10 @@ def _kernel(ctx: DockContext, bucket):
             heavy = lig.xs >= 0
             n_tors = jnp.sum(lig.tors_mask.astype(jnp.int32))
             rg = search.gyration_radius(lig.coords, heavy & (lig.atom_mask > 0))
-            pairs = energy.intra_pairs(lig, name, weights)  # once per ligand, not per chain
+            data = kernel.kernel_data(lig, grid, name, weights)  # once per ligand
             return search.search_ligand(
-                key, (lig, grid, pairs), n_tors, rg, lo, hi, bucket.n_torsions,
-                energy_fn, optimize.bfgs, sp,
+                key, data, n_tors, rg, lo, hi, bucket.n_torsions,
+                energy_fn, optimize.bfgs, sp, energy_grad_fn,
             )  # fmt: skip
 
         if lanes <= 1:  # batch_size=1 would still vmap, over an axis of one

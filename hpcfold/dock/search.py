@@ -113,17 +113,23 @@ def local_optimize(
     cap,
     tors_mask: jax.Array,
     iters: int,
+    energy_and_grad: Callable | None = None,
 ):
     """BFGS from ``pose`` (7+T,) on ``energy(., data, cap)``; steps and gradients live in the
     tangent space (6+T,) of the current pose (``kinematics.apply_change``, Vina's ``change``).
 
-    local_opt: ``optimize.bfgs``-compatible. Returns (pose (7+T,), e ()), torsions wrapped to
+    local_opt: ``optimize.bfgs``-compatible. ``energy_and_grad(pose, data, cap) -> (e, g (6+T,))``
+    gives the tangent gradient in closed form (``kernel.per_chain``); without it, autodiff of
+    ``energy`` through ``apply_change``. Returns (pose (7+T,), e ()), torsions wrapped to
     [-pi, pi); padded torsions get zero gradient so they never move.
     """
     gmask = jnp.concatenate([jnp.ones(6, pose.dtype), tors_mask.astype(pose.dtype)])
 
     def fun_and_grad(q):
-        e, g = tangent_grad(lambda r: energy(r, data, cap), q)
+        if energy_and_grad is not None:
+            e, g = energy_and_grad(q, data, cap)
+        else:
+            e, g = tangent_grad(lambda r: energy(r, data, cap), q)
         return e, g * gmask
 
     out, e = local_opt(
@@ -133,7 +139,7 @@ def local_optimize(
     return jnp.concatenate([out[:3], quat_normalize(out[3:7]), tors]), e
 
 
-def _chain_step(key, data, n_tors, rg, tors_mask, energy, lopt, p: SearchParams, carry, i):
+def _chain_step(key, data, n_tors, rg, tors_mask, energy, lopt, p: SearchParams, carry, i, eg):
     """Monte-Carlo step ``i`` of one chain: carry = (pose, e, best_pose, best_e).
 
     Step ``n_steps`` (the last) re-optimises the chain's best pose with ``final_caps`` /
@@ -147,7 +153,7 @@ def _chain_step(key, data, n_tors, rg, tors_mask, energy, lopt, p: SearchParams,
     cand = jnp.where(final, best_pose, mutate(k_mut, pose, n_tors, rg, p.pos_amplitude))
     caps = jnp.where(final, final_caps, mc_caps)
     iters = jnp.where(final, p.final_iters, p.opt_iters)
-    cand, ec = local_optimize(energy, lopt, cand, data, caps, tors_mask, iters)
+    cand, ec = local_optimize(energy, lopt, cand, data, caps, tors_mask, iters, eg)
     ec = jnp.where(jnp.isfinite(ec), ec, BIG)
     delta = jnp.maximum(ec - e, 0.0)
     accept = jax.random.uniform(k_acc) < jnp.exp(-delta / p.temperature)
@@ -184,9 +190,12 @@ def n_archived(p: SearchParams) -> int:
     return n_restarted(p) * ((p.n_steps - 1) // p.restart_every) if p.restart_every else 0
 
 
-def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams):
+def search_ligand(
+    key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams,
+    energy_and_grad=None,
+):  # fmt: skip
     """All chains of one ligand -> (poses (C + A, 7+T), energies (C + A,)), C = p.n_chains,
-    A = ``n_archived(p)``.
+    A = ``n_archived(p)``. ``energy_and_grad``: see ``local_optimize``.
 
     key: (2,) uint32 legacy PRNG key of this ligand; n_tors (): active torsions; rg () A;
     lo, hi (3,): box corners in A. Each chain starts at a random pose and runs ``n_steps``
@@ -207,7 +216,9 @@ def search_ligand(key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, 
     n_restart = n_restarted(p) if n_arch else 0
 
     def one_step(k, carry, i):
-        return _chain_step(k, data, n_tors, rg, tors_mask, energy, lopt, p, carry, i)
+        return _chain_step(
+            k, data, n_tors, rg, tors_mask, energy, lopt, p, carry, i, energy_and_grad
+        )
 
     def step(state, i):
         carry, arch = state

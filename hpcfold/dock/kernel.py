@@ -1,0 +1,397 @@
+"""The Monte-Carlo search's objective and its tangent gradient for C chains at once, chains last.
+
+``search_energy(pose, data, caps)`` (in ``hpcfold.dock.engine``) is the per-chain definition:
+grid inter + analytic intra + glue, differentiated by autodiff through the torsion tree. This
+module computes the same value and the same tangent gradient (6 + T,) for a whole batch of
+chains in one pass, with every per-atom, per-pair and per-frame array laid out with the chain
+axis last (``(..., C)``):
+
+- gathers by atom, pair or frame index then move whole rows of C contiguous floats, so XLA's
+  CPU code vectorises across chains instead of emitting a scalar gather per element (vmap puts
+  the batch axis first, where each gather is scalar);
+- the intramolecular term runs over the ligand's pair list (P, padded per bucket), not the
+  dense N x N matrix;
+- the gradient is Vina's force / torque accumulation in closed form: per-atom forces from the
+  grid and pair terms, then the position, orientation and torsion derivatives as sums of forces
+  and torques, the torsions' subtree sums as one (T, N) x (N, 3C) product with the subtree
+  membership matrix. No reverse-mode pass re-reads the forward temporaries.
+
+``batched(fn)`` wraps the per-chain functions with ``jax.custom_batching.custom_vmap``, so the
+search keeps its per-chain code (``vmap`` over chains) and the chain batch reaches this kernel
+whole. When the ligand data itself is batched (an accelerator's ligand lanes vmap ligands), the
+rule maps the kernel over the ligands.
+
+Units: A, rad, kcal/mol. Shapes: N atoms, T torsions, P pairs, F = T + 1 frames, C chains.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hpcfold.dock import energy as _energy
+from hpcfold.dock.batch import LigandArrays
+from hpcfold.dock.tables import GLUE_CUTOFF, WEIGHT_GLUE, xs_radii
+from hpcfold.types import N_XS, XS_ACCEPTOR, XS_DONOR, XS_HYDROPHOBIC
+
+_EPS = 1e-12
+
+
+class PairList(NamedTuple):
+    """Per-pair constants of one ligand's intramolecular pairs (P, padded per bucket).
+
+    i, j (P,) i32 atom indices; r_sum (P,) A: the XS radii sum; w_hydro, w_hbond (P,) kcal/mol
+    (the hydrophobic / hbond weight of the pair's types, else 0); count (P,) f32: 1 for a scored
+    pair, 0 for padding and pairs with an untyped atom; atom_pairs (N, N - 1) i32: for each atom
+    the pairs it is part of, p as the first atom, P + p as the second, 2P for padding.
+    """
+
+    i: jnp.ndarray
+    j: jnp.ndarray
+    r_sum: jnp.ndarray
+    w_hydro: jnp.ndarray
+    w_hbond: jnp.ndarray
+    count: jnp.ndarray
+    atom_pairs: jnp.ndarray
+
+
+class Topology(NamedTuple):
+    """Per-ligand constants of the kinematics: ref_origin (F, 3) A (reference origin of each
+    frame), axis (T, 3) unit torsion axes in the reference conformer, local (N, 3) A (atom
+    minus its frame's reference origin), subtree (T, N) f32: 1 where the atom moves with
+    torsion t (its frame descends from frame t + 1), theta_mask (T,) f32."""
+
+    ref_origin: jnp.ndarray
+    axis: jnp.ndarray
+    local: jnp.ndarray
+    subtree: jnp.ndarray
+    theta_mask: jnp.ndarray
+
+
+class KernelData(NamedTuple):
+    """Everything the batched objective needs for one ligand (built once per ligand)."""
+
+    lig: LigandArrays
+    grid: object  # hpcfold.dock.grids.Grid
+    pairs: PairList
+    topo: Topology
+
+
+def pair_list(lig: LigandArrays, name: str, weights) -> PairList:
+    """``PairList`` of ``lig`` for scoring ``name`` and term ``weights`` (TERMS order)."""
+    w = [float(x) for x in weights][:5]
+    rad = xs_radii(name).astype(np.float32)
+    hydro = XS_HYDROPHOBIC[:, None] & XS_HYDROPHOBIC[None, :]
+    hb = (XS_DONOR[:, None] & XS_ACCEPTOR[None, :]) | (XS_ACCEPTOR[:, None] & XS_DONOR[None, :])
+    w_h = jnp.asarray(np.where(hydro, w[3], 0.0).reshape(-1), jnp.float32)
+    w_b = jnp.asarray(np.where(hb, w[4], 0.0).reshape(-1), jnp.float32)
+    i, j = lig.pairs[:, 0], lig.pairs[:, 1]
+    ti, tj = lig.xs[i], lig.xs[j]
+    ok = lig.pair_mask & (ti >= 0) & (tj >= 0)
+    ti, tj = jnp.maximum(ti, 0), jnp.maximum(tj, 0)
+    flat = ti * N_XS + tj
+    r_sum = jnp.asarray(rad)[ti] + jnp.asarray(rad)[tj]
+    n, n_p = lig.xs.shape[0], i.shape[0]
+    atoms = jnp.arange(n)[:, None]
+    member = jnp.concatenate([(atoms == i[None]) & ok[None], (atoms == j[None]) & ok[None]], 1)
+    order = jnp.argsort(~member, axis=1, stable=True)[:, : max(n - 1, 1)]  # members first
+    hit = jnp.take_along_axis(member, order, axis=1)
+    atom_pairs = jnp.where(hit, order, 2 * n_p).astype(jnp.int32)
+    return PairList(i, j, r_sum, w_h[flat], w_b[flat], ok.astype(jnp.float32), atom_pairs)
+
+
+def topology(lig: LigandArrays) -> Topology:
+    """``Topology`` of ``lig``: reference frames, torsion axes, subtree membership."""
+    coords = jnp.asarray(lig.coords)
+    ta = jnp.asarray(lig.tors_atoms)
+    n_t = ta.shape[0]
+    ref_origin = jnp.concatenate([coords[lig.root_atom][None], coords[ta[:, 1]]], axis=0)
+    d = coords[ta[:, 1]] - coords[ta[:, 0]]
+    n2 = jnp.sum(d * d, axis=-1, keepdims=True)
+    ok = n2 > _EPS
+    axis = jnp.where(ok, d * jax.lax.rsqrt(jnp.where(ok, n2, 1.0)), jnp.array([1.0, 0, 0]))
+    local = coords - ref_origin[lig.frame]
+    # anc[f, g] = 1 when frame g is frame f or one of its ancestors (parents come first)
+    parent = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.asarray(lig.tors_parent)])
+    eye = jnp.eye(n_t + 1, dtype=jnp.float32)
+
+    def body(t, anc):
+        return anc.at[t + 1].set(jnp.maximum(eye[t + 1], anc[parent[t + 1]]))
+
+    anc = jax.lax.fori_loop(0, n_t, body, eye) if n_t else eye
+    subtree = anc[lig.frame][:, 1:].T  # (T, N): atom's frame descends from frame t + 1
+    mask = jnp.asarray(lig.tors_mask).astype(jnp.float32)
+    return Topology(ref_origin, axis, local, subtree * mask[:, None], mask)
+
+
+def kernel_data(lig: LigandArrays, grid, name: str, weights) -> KernelData:
+    return KernelData(lig, grid, pair_list(lig, name, weights), topology(lig))
+
+
+# --------------------------------------------------------------------------------------------
+# kinematics, chains last
+
+
+def _quat_to_mat(q):
+    """q (4, C) -> (3, 3, C) rotation matrices of the normalised quaternions."""
+    n2 = jnp.sum(q * q, axis=0)
+    ok = n2 > _EPS
+    q = jnp.where(ok, q * jax.lax.rsqrt(jnp.where(ok, n2, 1.0)), jnp.array([1.0, 0, 0, 0])[:, None])
+    w, x, y, z = q[0], q[1], q[2], q[3]
+    return jnp.stack(
+        [
+            jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)]),
+            jnp.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)]),
+            jnp.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]),
+        ]
+    )
+
+
+def _matmul(a, b):
+    """(3, 3, C) x (3, 3, C) -> (3, 3, C), per chain."""
+    return jnp.einsum("ikc,kjc->ijc", a, b)
+
+
+def _axis_angle(u, theta):
+    """(3, 3, C) rotations by theta (C,) about the fixed unit axis u (3,)."""
+    c, s = jnp.cos(theta), jnp.sin(theta)
+    x, y, z = u[0], u[1], u[2]
+    one_c = 1.0 - c
+    return jnp.stack(
+        [
+            jnp.stack([c + x * x * one_c, x * y * one_c - z * s, x * z * one_c + y * s]),
+            jnp.stack([y * x * one_c + z * s, c + y * y * one_c, y * z * one_c - x * s]),
+            jnp.stack([z * x * one_c - y * s, z * y * one_c + x * s, c + z * z * one_c]),
+        ]
+    )
+
+
+def frames(poses, lig: LigandArrays, topo: Topology):
+    """poses (C, 7 + T) -> rot (F, 3, 3, C), origin (F, 3, C): every frame in world space."""
+    pt = poses.T  # (7 + T, C)
+    n_t = topo.axis.shape[0]
+    theta = pt[7:] * topo.theta_mask[:, None]
+    rot = jnp.zeros((n_t + 1, 3, 3, pt.shape[1]), poses.dtype).at[0].set(_quat_to_mat(pt[3:7]))
+    org = jnp.zeros((n_t + 1, 3, pt.shape[1]), poses.dtype).at[0].set(pt[:3])
+    parent = jnp.asarray(lig.tors_parent)
+
+    def body(t, carry):
+        rot, org = carry
+        p = parent[t]
+        rp, op = rot[p], org[p]
+        oc = op + jnp.einsum("ijc,j->ic", rp, topo.ref_origin[t + 1] - topo.ref_origin[p])
+        rc = _matmul(rp, _axis_angle(topo.axis[t], theta[t]))
+        return rot.at[t + 1].set(rc), org.at[t + 1].set(oc)
+
+    if n_t:
+        rot, org = jax.lax.fori_loop(0, n_t, body, (rot, org))
+    return rot, org
+
+
+def coordinates(poses, lig: LigandArrays, topo: Topology):
+    """poses (C, 7 + T) -> xyz: a tuple of 3 (N, C) coordinate components (A), rot, org.
+
+    Components are kept apart (structure of arrays) so that every later expression is a plain
+    (N, C) or (P, C) loop: a (N, 3, C) array makes XLA fuse one loop over all three components
+    that recomputes each component's whole expression and selects one."""
+    rot, org = frames(poses, lig, topo)
+    f = lig.frame
+    rf, of = rot[f], org[f]  # (N, 3, 3, C), (N, 3, C): row gathers
+    loc = topo.local
+    xyz = tuple(of[:, k] + sum(rf[:, k, j] * loc[:, j, None] for j in range(3)) for k in range(3))
+    return xyz, rot, org
+
+
+# --------------------------------------------------------------------------------------------
+# energy terms and per-atom forces, chains last, components apart
+
+
+def _grid(xyz, lig: LigandArrays, grid, cap, slope, want_grad: bool):
+    """Grid inter energy per chain (C,) and forces dE/dx (3 x (N, C); None without want_grad);
+    the same interpolation, cap and out-of-grid penalty as ``energy.inter_grid``."""
+    maps = grid.maps
+    dims = jnp.array(maps.shape[1:], jnp.int32) if grid.dims is None else grid.dims
+    nx, ny, nz = maps.shape[1], maps.shape[2], maps.shape[3]
+    a, f, miss, below, above = [], [], [], [], []
+    for k in range(3):
+        s = (xyz[k] - grid.origin[k]) / grid.spacing  # (N, C) grid units
+        top = (dims[k] - 1).astype(s.dtype)
+        lo, hi = s < 0, s >= top
+        ak = jnp.where(lo, 0, jnp.where(hi, dims[k] - 2, jnp.floor(s).astype(jnp.int32)))
+        ak = jnp.clip(ak, 0, dims[k] - 2)
+        a.append(ak)
+        f.append(jnp.where(lo, 0.0, jnp.where(hi, 1.0, s - ak)))
+        miss.append(jnp.maximum(-s, 0.0) + jnp.maximum(s - top, 0.0))
+        below.append(lo)
+        above.append(hi)
+    t = jnp.maximum(lig.xs, 0)[:, None]
+    base = ((t * nx + a[0]) * ny + a[1]) * nz + a[2]  # (N, C)
+    corners = [(dx * ny + dy) * nz + dz for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)]
+    idx = base[None] + jnp.asarray(corners, jnp.int32)[:, None, None]  # (8, N, C)
+    # one gather, materialised: fused into the interpolation it would make that loop scalar
+    v8 = jax.lax.optimization_barrier(maps.reshape(-1).at[idx].get(mode="promise_in_bounds"))
+    v = [v8[k] for k in range(8)]  # index dx * 4 + dy * 2 + dz
+    fx, fy, fz = f
+    z00, z01 = v[1] - v[0], v[3] - v[2]  # d/dz along the four z edges
+    z10, z11 = v[5] - v[4], v[7] - v[6]
+    v00, v01 = v[0] + fz * z00, v[2] + fz * z01
+    v10, v11 = v[4] + fz * z10, v[6] + fz * z11
+    y0, y1 = v01 - v00, v11 - v10
+    v0, v1 = v00 + fy * y0, v10 + fy * y1
+    val = v0 + fx * (v1 - v0)  # (N, C)
+    ok = (lig.atom_mask & (lig.xs >= 0))[:, None]
+    penalty = slope * (miss[0] + miss[1] + miss[2]) * grid.spacing
+    vp = jnp.maximum(val, 0.0)
+    inv = 1.0 / (cap + vp)
+    e = jnp.sum(jnp.where(ok, jnp.where(val > 0, vp * cap * inv, val) + penalty, 0.0), axis=0)
+    if not want_grad:
+        return e, None
+    dz0 = z00 + fy * (z01 - z00)
+    dz1 = z10 + fy * (z11 - z10)
+    dval = (v1 - v0, y0 + fx * (y1 - y0), dz0 + fx * (dz1 - dz0))
+    dcurl = jnp.where(val > 0, jnp.square(cap * inv), 1.0) / grid.spacing
+    force = []
+    for k in range(3):
+        inside = ~(below[k] | above[k])
+        side = above[k].astype(val.dtype) - below[k].astype(val.dtype)
+        fk = jnp.where(inside, dcurl * dval[k], 0.0) + slope * side
+        force.append(jnp.where(ok, fk, 0.0))
+    return e, tuple(force)
+
+
+def _intra(xyz, pl: PairList, name, w, cap, want_grad: bool):
+    """Intramolecular energy per chain (C,) over the pair list, and forces (3 x (N, C))."""
+    n, c = xyz[0].shape
+    packed = jnp.concatenate(xyz, axis=1)  # (N, 3C): one row gather per pair end
+    # row gathers, materialised (fused into the pair math they would make it scalar)
+    xi, xj = jax.lax.optimization_barrier((packed[pl.i], packed[pl.j]))
+    dd = xi - xj  # (P, 3C)
+    d = [dd[:, k * c : (k + 1) * c] for k in range(3)]
+    r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]  # (P, C)
+    pp = _energy.IntraPairs(pl.count[:, None], pl.r_sum[:, None], pl.w_hydro[:, None],
+                            pl.w_hbond[:, None], None)  # fmt: skip
+    fe, s = _energy._pair_energy_and_slope(name, w, r2, pp, cap)
+    e = jnp.sum(fe, axis=0)
+    if not want_grad:
+        return e, None
+    # materialised: fused into the three force components, the slope would be computed thrice
+    s2 = jax.lax.optimization_barrier(2.0 * s)
+    fp = jnp.concatenate([s2 * d[k] for k in range(3)], axis=1)  # dE/dx_i per pair (P, 3C)
+    force = jnp.zeros((n, 3 * c), fp.dtype).at[pl.i].add(fp).at[pl.j].add(-fp)
+    return e, tuple(force[:, k * c : (k + 1) * c] for k in range(3))
+
+
+def _glue(xyz, lig: LigandArrays, cap, want_grad: bool):
+    """Macrocycle glue (``energy.glue_energy``) per chain (C,) and forces (3 x (N, C))."""
+    p = lig.glue_partner
+    d = [x - x[p] for x in xyz]  # (N, C) each
+    r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    ok = ((p != jnp.arange(p.shape[0])) & lig.atom_mask)[:, None] & (r2 < GLUE_CUTOFF**2)
+    r = jnp.sqrt(jnp.maximum(jnp.where(ok, r2, 1.0), _EPS))
+    e0 = WEIGHT_GLUE * r
+    ep = jnp.maximum(e0, 0.0)
+    inv = 1.0 / (cap + ep)
+    e = jnp.sum(jnp.where(ok, jnp.where(e0 > 0, ep * cap * inv, e0), 0.0), axis=0)
+    if not want_grad:
+        return e, None
+    dcurl = jnp.where(e0 > 0, jnp.square(cap * inv), 1.0)
+    s = jnp.where(ok, dcurl * WEIGHT_GLUE / r, 0.0)  # dE/dr / r
+    force = tuple(s * dk - jnp.zeros_like(dk).at[p].add(s * dk) for dk in d)
+    return e, force
+
+
+def _cross(a, b):
+    """Componentwise cross product of two 3-tuples of arrays."""
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _objective(poses, data: KernelData, caps, name, w, want_grad: bool):
+    """(e (C,), tangent gradient (C, 6 + T) or None) of the search objective."""
+    lig, grid, pl, topo = data
+    xyz, rot, org = coordinates(poses, lig, topo)
+    e_inter, f_inter = _grid(xyz, lig, grid, caps[1], 1.0e6, want_grad)
+    e_intra, f_intra = _intra(xyz, pl, name, w, caps[0], want_grad)
+    e = e_inter + e_intra
+    force = None if not want_grad else tuple(a + b for a, b in zip(f_inter, f_intra))
+    if lig.glue_partner is not None:
+        e_glue, f_glue = _glue(xyz, lig, caps[0], want_grad)
+        e = e + e_glue
+        force = None if not want_grad else tuple(a + b for a, b in zip(force, f_glue))
+    if not want_grad:
+        return e, None
+    n, c = xyz[0].shape
+    # lever arms from the root origin: small numbers, so the float32 sums of x cross f
+    # (out-of-box forces reach 1e6) do not cancel
+    o0 = (org[0, 0], org[0, 1], org[0, 2])
+    rel = tuple(x - o for x, o in zip(xyz, o0))
+    torque = _cross(rel, force)  # (x_i - o_0) x f_i, 3 x (N, C)
+    g_pos = tuple(jnp.sum(fk, axis=0) for fk in force)  # 3 x (C,)
+    g_rot = tuple(jnp.sum(tk, axis=0) for tk in torque)
+    rows = [jnp.stack(g_pos), jnp.stack(g_rot)]
+    n_t = topo.axis.shape[0]
+    if n_t:
+        both = jnp.concatenate(torque + force, axis=1)  # (N, 6C)
+        sub = topo.subtree @ both  # (T, 6C): subtree sums of torques and forces
+        sub_t = [sub[:, k * c : (k + 1) * c] for k in range(3)]
+        sub_f = [sub[:, (3 + k) * c : (4 + k) * c] for k in range(3)]
+        o_t = tuple(org[1:, k] - o0[k] for k in range(3))  # (T, C): points on the axes
+        rp = rot[jnp.asarray(lig.tors_parent)]  # (T, 3, 3, C)
+        ax = topo.axis
+        axis_w = [sum(rp[:, k, j] * ax[:, j, None] for j in range(3)) for k in range(3)]
+        lever = _cross(o_t, sub_f)
+        g_tors = sum(axis_w[k] * (sub_t[k] - lever[k]) for k in range(3))  # (T, C)
+        rows.append(g_tors * topo.theta_mask[:, None])
+    return e, jnp.concatenate(rows, axis=0).T
+
+
+def energy_batch(poses, data: KernelData, caps, *, name: str, weights: tuple):
+    """Search objective of C chains: poses (C, 7 + T) -> (C,) kcal/mol; caps (2,) (intra v,
+    inter v)."""
+    return _objective(poses, data, caps, name, tuple(weights)[:5], False)[0]
+
+
+def energy_and_grad_batch(poses, data: KernelData, caps, *, name: str, weights: tuple):
+    """(e (C,), g (C, 6 + T)): the objective and its gradient in the tangent space of each pose
+    (position, world rotation vector about the root origin, torsions; ``kinematics.apply_change``)."""
+    return _objective(poses, data, caps, name, tuple(weights)[:5], True)
+
+
+def per_chain(name: str, weights: tuple):
+    """(energy(pose, data, caps) -> (), energy_and_grad(pose, data, caps) -> ((), (6+T,))):
+    per-chain functions whose ``vmap`` over poses runs the batched kernel once for the whole
+    batch (``custom_vmap``)."""
+    w = tuple(float(x) for x in weights)[:5]
+    fe = functools.partial(energy_batch, name=name, weights=w)
+    fg = functools.partial(energy_and_grad_batch, name=name, weights=w)
+
+    def wrap(batched_fn, squeeze):
+        @jax.custom_batching.custom_vmap
+        def one(pose, data, caps):
+            return squeeze(batched_fn(pose[None], data, caps))
+
+        @one.def_vmap
+        def rule(axis_size, in_batched, pose, data, caps):
+            pose_b, data_b, caps_b = in_batched
+            if not pose_b:
+                pose = jnp.broadcast_to(pose, (axis_size,) + pose.shape)
+            data_batched = any(jax.tree.leaves(data_b))
+            caps_batched = any(jax.tree.leaves(caps_b))
+            if data_batched or caps_batched:  # per-ligand lanes: map the chain kernel
+                in_axes = (0, jax.tree.map(lambda b: 0 if b else None, data_b),
+                           0 if caps_batched else None)  # fmt: skip
+                out = jax.vmap(lambda p, d, c: squeeze(batched_fn(p[None], d, c)), in_axes)(
+                    pose, data, caps
+                )
+            else:
+                out = batched_fn(pose, data, caps)
+            return out, jax.tree.map(lambda _: True, out)
+
+        return one
+
+    energy = wrap(fe, lambda e: e[0])
+    energy_and_grad = wrap(fg, lambda eg: (eg[0][0], eg[1][0]))
+    return energy, energy_and_grad
