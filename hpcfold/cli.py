@@ -1,28 +1,45 @@
 """Command-line entry point: argument parsing only.
 
-Each sub-command lives in ``hpcfold.commands.<name>`` and exposes ``HELP`` (one line),
-``add_arguments(parser)`` and ``main(args) -> int``. Modules are imported lazily so that
-``hpcfold --help`` and the MPI scheduler rank stay light (no JAX import where none is needed).
+Each sub-command lives in ``hpcfold.commands.<name>`` and exposes ``HELP`` (one line: the
+command's only help text, shown by ``hpcfold --help`` and as ``hpcfold <cmd> --help``'s
+description), ``add_arguments(parser)`` and ``main(args) -> int``. Only the module of the
+command that runs is imported, so that ``hpcfold --help`` and the MPI scheduler rank stay light
+(no JAX import where none is needed); the other commands' ``HELP`` is read from their source.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
+import pathlib
 import sys
 
 from hpcfold import __version__
 from hpcfold.errors import UserError
 
 COMMANDS = {
-    "prep": ("hpcfold.commands.prep", "prepare ligands into an HDF5 feature store"),
-    "inspect": ("hpcfold.commands.inspect", "describe an hpcfold store (features or results)"),
-    "score": ("hpcfold.commands.score", "score poses with Vina/Vinardo (Vina's --score_only)"),
-    "dock": ("hpcfold.commands.dock", "dock a few ligands into one receptor (Vina conventions)"),
-    "screen": ("hpcfold.commands.screen", "screen a ligand library (MPI-aware, resumable)"),
-    "export": ("hpcfold.commands.export", "export hits from a results store to SDF or CSV"),
-    "report": ("hpcfold.commands.report", "write an HTML report with plots for a results store"),
+    name: f"hpcfold.commands.{name}"
+    for name in ("prep", "inspect", "score", "dock", "screen", "export", "report")
 }
+
+
+def command_help(module: str) -> str:
+    """The ``HELP`` string of a command module, read from its source without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        raise RuntimeError(f"command module {module} not found")
+    tree = ast.parse(pathlib.Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            return node.value.value
+    raise RuntimeError(f"command module {module} has no HELP string")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -34,12 +51,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     wanted = None
     if argv:
         wanted = next((a for a in argv if not a.startswith("-")), None)
-    for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    for name, module in COMMANDS.items():
         if wanted == name:  # import only the module that runs
             mod = importlib.import_module(module)
+            p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
             mod.add_arguments(p)
             p.set_defaults(_module=mod)
+        else:
+            help_text = command_help(module)
+            sub.add_parser(name, help=help_text, description=help_text)
     return parser
 
 

@@ -16,11 +16,11 @@ import re
 
 import numpy as np
 
+from hpcfold import runtime
 from hpcfold.errors import UserError
 from hpcfold.mpi.comm import hostname, node_comm
 
 LOG = logging.getLogger("hpcfold")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,37 +122,19 @@ def bind(comm, device_cfg, is_worker: bool, env=os.environ) -> Binding:
     gpus = count_gpus(env) if device_cfg.mode != "cpu" else []
     if is_worker and gpus:
         gpu = int(gpus[slot % len(gpus)]) if gpus[slot % len(gpus)].isdigit() else slot
-        env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+        runtime.configure_visible_gpu(gpus[slot % len(gpus)], env=env)
     elif device_cfg.mode == "gpu" and is_worker:
         raise UserError("device.mode is gpu but no NVIDIA GPU is visible on " + hostname())
-    if gpu is None:
-        env["JAX_PLATFORMS"] = "cpu"
-    elif device_cfg.mode == "gpu":
-        env["JAX_PLATFORMS"] = "cuda"
-    else:
-        env.pop("JAX_PLATFORMS", None)  # let JAX fall back to CPU if the GPU fails
-    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "true" if device_cfg.preallocate else "false"
-    if device_cfg.gpu_memory_fraction is not None:
-        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{device_cfg.gpu_memory_fraction:g}"
-    threads = max(1, len(cores))
-    for var in THREAD_VARS:
-        env[var] = str(threads)
-    if gpu is None:
-        # XLA's CPU thread pool size (XLA reads NPROC): its partitioning of reductions depends
-        # on it, so a fixed value keeps results bitwise independent of ranks and core sets.
-        env["NPROC"] = str(device_cfg.cpu_threads)
-    flags_txt = re.sub(
-        r"--xla_cpu_multi_thread_eigen=\S+|intra_op_parallelism_threads=\S+",
-        "",
-        env.get("XLA_FLAGS", ""),
-    )
-    # XLA sizes its CPU thread pool from the affinity mask set above (it has no thread-count
-    # flag: a bare ``intra_op_parallelism_threads=N`` is ignored, or read as a file name when
-    # first). Eigen's intra-op threading is off on every rank, whatever its core count: the
-    # compiled kernels (and the persistent compilation cache's keys) are then the same for 1 or
-    # N ranks, so CPU results are bitwise independent of the rank count. The docking kernels
-    # map over ligands; they gain little from threads inside one small op.
-    env["XLA_FLAGS"] = " ".join(flags_txt.split() + ["--xla_cpu_multi_thread_eigen=false"])
+    # "auto" with a GPU leaves JAX_PLATFORMS unset, so JAX falls back to CPU if the GPU fails.
+    platform = "cpu" if gpu is None else ("cuda" if device_cfg.mode == "gpu" else None)
+    runtime.configure_platform(platform, env=env)
+    runtime.configure_gpu_memory(device_cfg.preallocate, device_cfg.gpu_memory_fraction, env=env)
+    runtime.configure_math_threads(max(1, len(cores)), env=env)
+    # Forced on every rank, whatever its core count: the compiled kernels (and the persistent
+    # compilation cache's keys) are then the same for 1 or N ranks, so CPU results are bitwise
+    # independent of the rank count. A CPU rank's XLA thread pool is fixed at
+    # device.cpu_threads; a GPU rank's is left to XLA (its host side runs little).
+    runtime.configure_xla_cpu(device_cfg.cpu_threads if gpu is None else None, env=env, force=True)
     return Binding(
         host=hostname(),
         rank=comm.Get_rank(),
