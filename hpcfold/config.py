@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from hpcfold.errors import UserError, shorten
+from hpcfold.errors import UserError, cut, shorten
 
 # A config is a few dozen values; anchors and aliases may share sections, but a document that
 # expands to more values than this is an alias bomb ("billion laughs": 570 bytes -> 10^9).
@@ -280,10 +280,6 @@ def load_screen_config(path: str | os.PathLike) -> ScreenConfig:
     return dataclasses.replace(cfg, source=path, text=text)
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 class _BoundedLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a document expanding to more than ``MAX_YAML_VALUES``
     values once its aliases are followed, before anything is constructed."""
@@ -332,7 +328,7 @@ def _build(cls: type, data: Any, where: str, base: str, path: str):
     for key in data:
         if key not in fields:
             raise UserError(
-                f"{path}: unknown key '{where + '.' if where else ''}{_cut(str(key))}' "
+                f"{path}: unknown key '{where + '.' if where else ''}{cut(key)}' "
                 f"(allowed in {label}: {', '.join(fields)})"
             )
     kwargs = {}
@@ -383,3 +379,33 @@ def _convert(hint, value, key: str, base: str, path: str, is_path: bool):
             return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
         return value
     raise TypeError(f"unsupported config type {hint!r} for {key}")  # programming error
+
+
+def config_box(b: BoxConfig):
+    """The ``hpcfold.types.Box`` of a box section (reads its Vina config or autobox ligand).
+    Raises UserError for an unreadable file or non-finite / non-positive values."""
+    from hpcfold import boxes
+    from hpcfold.types import Box
+
+    try:
+        if b.vina_config is not None:
+            return boxes.read_vina_config(b.vina_config)
+        if b.autobox_ligand is not None:
+            return boxes.autobox(boxes.ligand_coords(b.autobox_ligand), add=b.autobox_add)
+        return Box(tuple(b.center), tuple(b.size))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"box: {exc}") from None
+
+
+def check_inputs(cfg: ScreenConfig) -> None:
+    """What a screen checks before it prepares or docks anything (rank 0; no JAX): the
+    receptor exists and parses into atoms, the box resolves and its grid maps fit in memory.
+    The loader has already checked every number, the preset and the scoring. UserError."""
+    from hpcfold import boxes
+    from hpcfold.chem.receptor import read_receptor
+
+    if not os.path.isfile(cfg.receptor):
+        raise UserError(f"receptor {cfg.receptor} not found", fix="fix 'receptor' in the config")
+    read_receptor(cfg.receptor)
+    boxes.check_grid_memory(config_box(cfg.box), "give a smaller box in the config (box: "
+                            "center/size, or autobox_ligand around the binding site)")  # fmt: skip

@@ -19,6 +19,12 @@ def shorten(value, limit: int = MAX_ECHO) -> str:
     return repr(text) if isinstance(value, str) else text
 
 
+def cut(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` on one line, cut to ``limit`` characters (ending with ``...`` when cut)."""
+    one = " ".join(str(text)[: 2 * limit].split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
 class UserError(Exception):
     """Bad user input (missing file, bad config, unsupported receptor...).
 
