@@ -270,6 +270,8 @@ def load_screen_config(path: str | os.PathLike) -> ScreenConfig:
             text = fh.read()
     except OSError as exc:
         raise UserError(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     try:
         data = yaml.load(text, Loader=_BoundedLoader)  # yaml.SafeLoader, size-checked
     except yaml.YAMLError as exc:
@@ -405,7 +407,8 @@ def check_inputs(cfg: ScreenConfig) -> None:
     from hpcfold.chem.receptor import read_receptor
 
     if not os.path.isfile(cfg.receptor):
-        raise UserError(f"receptor {cfg.receptor} not found", fix="fix 'receptor' in the config")
+        what = "is a folder" if os.path.isdir(cfg.receptor) else "not found"
+        raise UserError(f"receptor {cfg.receptor} {what}", fix="fix 'receptor' in the config")
     read_receptor(cfg.receptor)
     boxes.check_grid_memory(config_box(cfg.box), "give a smaller box in the config (box: "
                             "center/size, or autobox_ligand around the binding site)")  # fmt: skip

@@ -32,12 +32,22 @@ def store_kind(path: str) -> str | None:
 
 
 def check_store(path: str, want: str) -> None:
-    """UserError unless ``path`` is an hpcfold store of kind ``want`` (``KINDS`` key)."""
+    """UserError unless ``path`` is an hpcfold store of kind ``want`` (``KINDS`` key) whose
+    metadata and table read (a results store is opened once, before any output is written)."""
     kind = store_kind(path)
     if kind != KINDS[want]:
         other = {v: k for k, v in KINDS.items()}.get(kind)
         what = f"a {other} store" if other else "not an hpcfold store"
         raise UserError(f"{path} is {what}, not a {want} store (kind={shorten(kind)})")
+    if want == "results":
+        from hpcfold.store.results import open_results
+
+        try:
+            with open_results(path) as view:
+                len(view.table["index"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise UserError(f"cannot read {path}: a damaged results store "
+                            f"({type(exc).__name__}: {cut(exc, 120)})") from None  # fmt: skip
 
 
 def _nearest_existing(folder: str) -> str:
