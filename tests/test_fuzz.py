@@ -267,3 +267,18 @@ def test_unwritable_outputs_are_one_line(stores, capsys, tmp_path):
     assert rc == 0 and "wrote 8 ligands" in out  # valid: missing folders are created
     rc, _, _ = run(capsys, ["inspect", good])
     assert rc == 0
+
+
+@pytest.mark.parametrize("lines,warning", [([], "the library is empty"),
+                                           (["C1CC bad1", "[Xe] bad2"], "every one of the 2")])  # fmt: skip
+def test_screen_of_an_empty_or_all_failed_library_warns_and_exits_1(corpus, capsys, tmp_path,
+                                                                    lines, warning):  # fmt: skip
+    (tmp_path / "lib.smi").write_text("".join(f"{ln}\n" for ln in lines))
+    (tmp_path / "c.yaml").write_text(
+        f"receptor: {corpus / 'receptors' / 'ok.pdbqt'}\n"
+        "box: {center: [1.0, 0.5, 0.0], size: [10, 10, 10]}\nligands: lib.smi\n"
+        "output: out/results.h5\nsearch: {preset: fast}\ndevice: {mode: cpu}\n"
+    )
+    rc, _, err = run(capsys, ["screen", str(tmp_path / "c.yaml")])
+    assert rc == 1 and f"warning: {warning}" in err
+    assert f"{len(lines)} ligands" in err  # every ligand is in the results store, failed

@@ -329,7 +329,23 @@ def prepare_rdkit(
             keep = Chem.Mol(molh, confId=conf_id)
             molh = keep
         return molh
+    _check_torsions(Chem.AddHs(mol), opts)  # typing needs no 3D: refuse before embedding
     return embed_3d(mol, lig_id, opts)
+
+
+def _check_torsions(molh: Chem.Mol, opts: PrepOptions) -> None:
+    """TOO_MANY_TORSIONS from the typed graph alone (the torsion tree needs no coordinates), so
+    a PEG61 fails in milliseconds instead of after 20 s of embedding. Typing errors are left
+    to ``record_from_mol``, which reports them."""
+    try:
+        flex = build_flex_model(molh, assign_ad_types(molh))
+    except TypingError:
+        return
+    if flex.n_torsions > opts.max_torsions:
+        raise PrepError(
+            Reason.TOO_MANY_TORSIONS,
+            f"{flex.n_torsions} torsions, more than the limit {opts.max_torsions}",
+        )
 
 
 def prepare_mol(

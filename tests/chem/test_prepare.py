@@ -190,3 +190,15 @@ def test_symmetry_failure_falls_back_to_the_identity_marked(monkeypatch, shared_
     raw = next(iter_records(str(path)))
     rec = prepare_record(raw, OPTS)
     assert rec.automorphisms.shape == (1, rec.n_heavy) and rec.automorphisms_truncated
+
+
+def test_too_many_torsions_is_found_before_embedding():
+    """PEG61 took 20 s to embed before failing on its 183 torsions; the torsion tree needs no 3D."""
+    import time
+
+    t0 = time.perf_counter()
+    rec = _smi("O" + "CCO" * 61, "peg61")
+    assert time.perf_counter() - t0 < 1.0
+    assert rec.reason == Reason.TOO_MANY_TORSIONS and rec.message.startswith("183 torsions")
+    ok = _smi("CCCCCCO", "hexanol", PrepOptions(max_torsions=5))  # 5 torsions: at the limit
+    assert isinstance(ok, LigandRecord) and ok.n_torsions == 5
