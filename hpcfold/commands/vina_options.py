@@ -27,11 +27,10 @@ from hpcfold.types import Box
 
 __all__ = ["BOX_KEYS", "VINA_UNUSED", "apply_vina_config", "check_numbers", "parse_bool",
            "require", "resolve_box"]  # fmt: skip
-# Number options and the range each must lie in (all must be finite): (name, lowest, inclusive).
-# A NaN energy_range kept no pose (an IndexError after the whole docking), a NaN weight makes
-# every energy NaN.
-_RANGES = (("energy_range", 0.0, True), ("min_rmsd", 0.0, True), ("autobox_add", 0.0, True),
-           ("exhaustiveness", 1, True), ("n_steps", 1, True), ("num_modes", 1, True))  # fmt: skip
+# Number options and the least value each may take (all must be finite). A NaN energy_range
+# kept no pose (an IndexError after the whole docking), a NaN weight makes every energy NaN.
+_RANGES = (("energy_range", 0), ("min_rmsd", 0), ("autobox_add", 0), ("exhaustiveness", 1),
+           ("n_steps", 1), ("num_modes", 1))  # fmt: skip
 _FINITE = ("center", "size", *BOX_KEYS, "weight_gauss1", "weight_gauss2", "weight_repulsion",
            "weight_hydrophobic", "weight_hydrogen", "weight_rot")  # fmt: skip
 # Vina options no hpcfold command has a use for, with their argument types (None: a switch).
@@ -115,11 +114,11 @@ def check_numbers(args) -> None:
         for v in value if isinstance(value, list | tuple) else [value]:
             if v is not None and not math.isfinite(v):
                 raise UserError(f"--{name} must be a finite number, got {v}")
-    for name, low, inclusive in _RANGES:
+    for name, low in _RANGES:
         v = getattr(args, name, None)
         if v is None:
             continue
-        if not math.isfinite(v) or not (v >= low if inclusive else v > low):
+        if not (math.isfinite(v) and v >= low):
             raise UserError(f"--{name.replace('_', '-')} must be a finite number >= {low}, "
                             f"got {v}")  # fmt: skip
 
