@@ -101,14 +101,24 @@ def ligand_coords(path) -> np.ndarray:
         mol = next(iter(Chem.SDMolSupplier(path, removeHs=False, sanitize=False)), None)
         if mol is None or mol.GetNumConformers() == 0:
             raise ValueError(f"cannot read a molecule with coordinates from {path}")
-        return np.asarray(mol.GetConformer().GetPositions(), np.float64)
+        xyz = np.asarray(mol.GetConformer().GetPositions(), np.float64)
+        bad = np.flatnonzero(~np.all(np.isfinite(xyz), axis=1))
+        if bad.size:
+            raise ValueError(f"{path}: atom {bad[0] + 1} has a non-finite coordinate")
+        return xyz
     if not path.lower().endswith((".pdbqt", ".pdb")):
         raise ValueError(f"an autobox ligand must be .pdbqt, .pdb, .sdf or .mol, got {path}")
     xyz = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as fh:
+        for lineno, line in enumerate(fh, start=1):
             if line.startswith(("ATOM", "HETATM")):
-                xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+                try:
+                    x = [float(line[30:38]), float(line[38:46]), float(line[46:54])]
+                except ValueError:
+                    raise ValueError(f"{path}:{lineno}: bad coordinates") from None
+                if not all(np.isfinite(x)):
+                    raise ValueError(f"{path}:{lineno}: non-finite coordinate")
+                xyz.append(x)
             elif line.startswith("ENDMDL") and xyz:
                 break
     if not xyz:
@@ -127,6 +137,14 @@ def box_bounds(box: Box, spacing: float = 0.375) -> tuple[np.ndarray, np.ndarray
     return lo, lo + span, n
 
 
+def in_grid(coords, heavy, box: Box, margin: float = 1e-4) -> bool:
+    """Vina's ``cache::is_in_grid``: every heavy (non-hydrogen) atom lies within the grid box
+    (``box_bounds``) up to ``margin`` A on every axis. coords (n, 3) A, heavy (n,) bool."""
+    x = np.asarray(coords, np.float64).reshape(-1, 3)[np.asarray(heavy, bool)]
+    lo, hi, _ = box_bounds(box)
+    return bool(np.all((x >= lo - margin) & (x <= hi + margin)))
+
+
 LARGE_VOLUME = 27000.0  # A^3: above this Vina 1.2 warns "Search space volume is greater than ..."
 
 
@@ -141,4 +159,49 @@ def volume_warning(box: Box, advice: str) -> str | None:
         f"the search box is {volume:.0f} A^3, larger than {LARGE_VOLUME:.0f} A^3 (Vina warns "
         "here too): the same search effort is spread over a large box, so poses are missed "
         f"more often; {advice}"
+    )
+
+
+# Host memory per grid point while the maps are built (``hpcfold.dock.grids``): 19 float32 maps
+# (76 B) held about four times (device result, host copy, transposed copy, padded device copy),
+# plus each 4x4x4 block's padded list of receptor atoms within 9 A (a few hundred atoms of 16 B,
+# ~64 B per point): ~370 B, rounded up.
+GRID_BYTES_PER_POINT = 400
+_GRID_PAD = 16  # grid points per axis are padded to a multiple of this (``grids.PAD_POINTS``)
+
+
+def grid_bytes(box: Box, spacing: float = 0.375) -> int:
+    """Estimated peak host memory (bytes) to build the grid maps of ``box``: ``n + 1`` points
+    per axis (``box_bounds``) padded to a multiple of 16, times ``GRID_BYTES_PER_POINT``."""
+    _, _, n = box_bounds(box, spacing)
+    points = 1
+    for k in n.tolist():
+        points *= -(-(int(k) + 1) // _GRID_PAD) * _GRID_PAD
+    return points * GRID_BYTES_PER_POINT
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now (psutil; None when unknown)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported platform
+        return None
+
+
+def check_grid_memory(box: Box, advice: str, available: int | None = None) -> None:
+    """Refuse a box whose grid maps would not fit in memory: UserError naming the memory the
+    maps need and the memory available (``available`` bytes; default: ``available_memory``),
+    with ``advice`` (what to do, in the caller's option names)."""
+    need = grid_bytes(box)
+    have = available_memory() if available is None else available
+    if have is None or need <= have:
+        return
+    gib = 1 << 30
+    raise UserError(
+        f"the box {' x '.join(f'{s:g}' for s in box.size)} A needs about {need / gib:.1f} GiB "
+        f"for its grid maps (0.375 A spacing), more than the {have / gib:.1f} GiB of memory "
+        f"available",
+        fix=advice,
     )

@@ -11,6 +11,7 @@ loads it and must stay light).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -18,8 +19,14 @@ from typing import Any
 
 import yaml
 
-from hpcfold.errors import UserError
+from hpcfold.errors import UserError, cut, shorten
 
+# A config is a few dozen values; anchors and aliases may share sections, but a document that
+# expands to more values than this is an alias bomb ("billion laughs": 570 bytes -> 10^9).
+MAX_YAML_VALUES = 100_000
+# ``hpcfold.dock.presets.PRESETS``' names, here so that rank 0 checks a config without importing
+# JAX (tests/test_config.py checks that the two agree).
+PRESET_NAMES = ("fast", "balanced", "thorough")
 PATH = {"path": True}  # field metadata: a path, resolved against the config file's directory
 INTERNAL = {"internal": True}  # field metadata: filled by the loader, not a user key
 
@@ -63,8 +70,9 @@ class BoxConfig:
                 raise UserError(f"{where}: center and size go together")
             if len(self.center) != 3 or len(self.size) != 3:
                 raise UserError(f"{where}: center and size need three numbers each")
-            if any(s <= 0 for s in self.size):
-                raise UserError(f"{where}.size: edge lengths must be positive")
+            if not all(s > 0 for s in self.size):
+                raise UserError(f"{where}.size: edge lengths must be positive, got "
+                                f"{list(self.size)}")  # fmt: skip
         if self.autobox_add < 0:
             raise UserError(f"{where}.autobox_add must be >= 0")
 
@@ -96,14 +104,18 @@ class SearchConfig:
     min_rmsd: float = 1.0
 
     def _check(self, where: str) -> None:
+        if self.preset not in PRESET_NAMES:
+            raise UserError(f"{where}.preset must be one of {', '.join(PRESET_NAMES)}, got "
+                            f"{shorten(self.preset)}")  # fmt: skip
         if self.scoring not in ("vina", "vinardo"):
-            raise UserError(f"{where}.scoring must be vina or vinardo, got {self.scoring!r}")
+            raise UserError(f"{where}.scoring must be vina or vinardo, got {shorten(self.scoring)}")
         for name in ("exhaustiveness", "n_steps", "num_modes"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"{where}.{name} must be >= 1, got {value}")
-        if self.energy_range < 0 or self.min_rmsd < 0:
-            raise UserError(f"{where}: energy_range and min_rmsd must be >= 0")
+        for name in ("energy_range", "min_rmsd"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"{where}.{name} must be >= 0, got {getattr(self, name)}")
 
     def options_dict(self) -> dict[str, Any]:
         """Keyword arguments for ``SearchOptions``."""
@@ -141,7 +153,7 @@ class DeviceConfig:
         if self.cpu_threads < 1:
             raise UserError(f"{where}.cpu_threads must be >= 1, got {self.cpu_threads}")
         if self.mode not in ("auto", "cpu", "gpu"):
-            raise UserError(f"{where}.mode must be auto, cpu or gpu, got {self.mode!r}")
+            raise UserError(f"{where}.mode must be auto, cpu or gpu, got {shorten(self.mode)}")
         frac = self.gpu_memory_fraction
         if frac is not None and not 0.0 < frac <= 1.0:
             raise UserError(f"{where}.gpu_memory_fraction must be in (0, 1], got {frac}")
@@ -220,8 +232,8 @@ class ScreenConfig:
     def _check(self, where: str) -> None:
         if self.chunk_size < 1:
             raise UserError(f"chunk_size must be >= 1, got {self.chunk_size}")
-        if self.progress_interval <= 0:
-            raise UserError("progress_interval must be > 0")
+        if not self.progress_interval > 0:
+            raise UserError(f"progress_interval must be > 0, got {self.progress_interval}")
         if self.commit_interval < 0:
             raise UserError(f"commit_interval must be >= 0, got {self.commit_interval}")
         if not self.ligands and self.features is None:
@@ -258,14 +270,55 @@ def load_screen_config(path: str | os.PathLike) -> ScreenConfig:
             text = fh.read()
     except OSError as exc:
         raise UserError(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BoundedLoader)  # yaml.SafeLoader, size-checked
     except yaml.YAMLError as exc:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: the config must be a mapping of keys to values")
     cfg = _build(ScreenConfig, data, "", os.path.dirname(path), path)
     return dataclasses.replace(cfg, source=path, text=text)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a document expanding to more than ``MAX_YAML_VALUES``
+    values once its aliases are followed, before anything is constructed."""
+
+    def construct_document(self, node):
+        sizes: dict[int, int] = {}
+        if _expanded_size(node, sizes, set()) > MAX_YAML_VALUES:
+            raise yaml.YAMLError(
+                f"the document expands to more than {MAX_YAML_VALUES} values through its "
+                "aliases (&anchor / *alias): refused as an alias bomb"
+            )
+        return super().construct_document(node)
+
+
+def _expanded_size(node, sizes: dict[int, int], busy: set[int]) -> int:
+    """Values in ``node`` with every alias expanded (memoised per node; a cycle is refused).
+    Stops counting once past ``MAX_YAML_VALUES``."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in busy:
+        raise yaml.YAMLError("a recursive alias (an anchor used inside itself)")
+    busy.add(key)
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        children = []
+    for child in children:
+        total += _expanded_size(child, sizes, busy)
+        if total > MAX_YAML_VALUES:
+            break
+    busy.discard(key)
+    sizes[key] = total
+    return total
 
 
 def _build(cls: type, data: Any, where: str, base: str, path: str):
@@ -277,7 +330,7 @@ def _build(cls: type, data: Any, where: str, base: str, path: str):
     for key in data:
         if key not in fields:
             raise UserError(
-                f"{path}: unknown key '{where + '.' if where else ''}{key}' "
+                f"{path}: unknown key '{where + '.' if where else ''}{cut(key)}' "
                 f"(allowed in {label}: {', '.join(fields)})"
             )
     kwargs = {}
@@ -309,20 +362,53 @@ def _convert(hint, value, key: str, base: str, path: str, is_path: bool):
         return tuple(_convert(args[0], v, key, base, path, is_path) for v in items)
     if hint is bool:
         if not isinstance(value, bool):
-            raise UserError(f"{path}: '{key}' must be true or false, got {value!r}")
+            raise UserError(f"{path}: '{key}' must be true or false, got {shorten(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{path}: '{key}' must be an integer, got {value!r}")
+            raise UserError(f"{path}: '{key}' must be an integer, got {shorten(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise UserError(f"{path}: '{key}' must be a number, got {value!r}")
+            raise UserError(f"{path}: '{key}' must be a number, got {shorten(value)}")
+        if not math.isfinite(value):
+            raise UserError(f"{path}: '{key}' must be a finite number, got {value}")
         return float(value)
     if hint is str:
         if not isinstance(value, str) or not value:
-            raise UserError(f"{path}: '{key}' must be a non-empty string, got {value!r}")
+            raise UserError(f"{path}: '{key}' must be a non-empty string, got {shorten(value)}")
         if is_path:
             return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
         return value
     raise TypeError(f"unsupported config type {hint!r} for {key}")  # programming error
+
+
+def config_box(b: BoxConfig):
+    """The ``hpcfold.types.Box`` of a box section (reads its Vina config or autobox ligand).
+    Raises UserError for an unreadable file or non-finite / non-positive values."""
+    from hpcfold import boxes
+    from hpcfold.types import Box
+
+    try:
+        if b.vina_config is not None:
+            return boxes.read_vina_config(b.vina_config)
+        if b.autobox_ligand is not None:
+            return boxes.autobox(boxes.ligand_coords(b.autobox_ligand), add=b.autobox_add)
+        return Box(tuple(b.center), tuple(b.size))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"box: {exc}") from None
+
+
+def check_inputs(cfg: ScreenConfig) -> None:
+    """What a screen checks before it prepares or docks anything (rank 0; no JAX): the
+    receptor exists and parses into atoms, the box resolves and its grid maps fit in memory.
+    The loader has already checked every number, the preset and the scoring. UserError."""
+    from hpcfold import boxes
+    from hpcfold.chem.receptor import read_receptor
+
+    if not os.path.isfile(cfg.receptor):
+        what = "is a folder" if os.path.isdir(cfg.receptor) else "not found"
+        raise UserError(f"receptor {cfg.receptor} {what}", fix="fix 'receptor' in the config")
+    read_receptor(cfg.receptor)
+    boxes.check_grid_memory(config_box(cfg.box), "give a smaller box in the config (box: "
+                            "center/size, or autobox_ligand around the binding site)")  # fmt: skip

@@ -113,7 +113,7 @@ class LigandRecord:
     bonds: np.ndarray  # (B, 3) int32: i, j, order (1, 2, 3; 4 = aromatic) among the n atoms
     n_rot: float  # Vina's N_rot (affinity divided by 1 + w * N_rot)
     automorphisms: np.ndarray  # (K, H) int16, heavy-atom permutations; row 0 = identity
-    automorphisms_truncated: bool  # True when the maxMatches cap was hit
+    automorphisms_truncated: bool  # True when the maxMatches cap was hit or the search failed
     pdbqt: str  # PDBQT text of the prepared ligand; its ATOM lines are the n atoms, in order
     molblock: str = ""  # V2000/V3000 mol block with explicit H ('' for PDBQT input)
     mol_index: np.ndarray | None = None  # (n,) int32, atom -> molblock atom index, -1 = none

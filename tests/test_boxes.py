@@ -79,3 +79,34 @@ def test_ligand_coords(tmp_path):
     (tmp_path / "l.mol2").write_text("")
     with pytest.raises(ValueError, match="must be .pdbqt"):
         ligand_coords(tmp_path / "l.mol2")
+
+
+def test_grid_memory_estimate_and_refusal():
+    from hpcfold.boxes import check_grid_memory, grid_bytes
+
+    small, huge = Box((0, 0, 0), (22.5, 22.5, 22.5)), Box((0, 0, 0), (150, 150, 150))
+    # 22.5 A: 60 voxels, 61 points padded to 64 per axis; 150 A: 401 -> 416
+    assert grid_bytes(small) == 64**3 * 400 and grid_bytes(huge) == 416**3 * 400
+    check_grid_memory(small, "smaller", available=1 << 30)
+    with pytest.raises(UserError, match=r"needs about 26\.8 GiB .* 16\.0 GiB of memory") as e:
+        check_grid_memory(huge, "give a smaller box", available=16 << 30)
+    assert "give a smaller box" in str(e.value)
+
+
+def test_in_grid_is_vinas_rule():
+    from hpcfold.boxes import in_grid
+
+    box = Box((0, 0, 0), (15, 15, 15))  # 40 voxels of 0.375: exactly -7.5 .. 7.5
+    heavy = np.array([True, False])
+    assert in_grid([[7.5, 0, 0], [50, 0, 0]], heavy, box)  # a hydrogen outside does not count
+    assert not in_grid([[7.6, 0, 0], [0, 0, 0]], heavy, box)
+    assert in_grid([[7.50009, -7.50009, 0], [0, 0, 0]], heavy, box)  # Vina's 1e-4 margin
+
+
+def test_autobox_ligand_with_non_finite_coordinates_names_the_line(tmp_path):
+    p = tmp_path / "l.pdbqt"
+    p.write_text("REMARK x\nATOM      1  C   LIG     1       1.000   2.000   3.000  0.00  0.00"
+                 "     0.000 C\nATOM      2  C   LIG     1         nan   2.000   3.000  0.00"
+                 "  0.00     0.000 C\n")  # fmt: skip
+    with pytest.raises(ValueError, match=r"l\.pdbqt:3: non-finite coordinate"):
+        ligand_coords(p)

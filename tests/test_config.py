@@ -141,3 +141,74 @@ def test_every_key_is_documented_in_its_docstring():
         cls = {"": mod.ScreenConfig, "box": mod.BoxConfig, "search": mod.SearchConfig,
                "device": mod.DeviceConfig, "prep": mod.PrepConfig}[section]  # fmt: skip
         assert f"{name}:" in cls.__doc__, key
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "search: {energy_range: .nan}",
+        "search: {min_rmsd: .nan}",
+        "search: {energy_range: -3}",
+        "commit_interval: .nan",
+        "commit_interval: .inf",
+        "progress_interval: .nan",
+        "progress_interval: 0",
+        "device: {gpu_memory_fraction: .nan}",
+    ],
+)
+def test_non_finite_or_out_of_range_numbers_are_refused(tmp_path, line):
+    key = line.split(":")[0] if "{" not in line else line.split("{")[1].split(":")[0]
+    with pytest.raises(UserError, match=key):
+        load_screen_config(write(tmp_path, MINIMAL + line + "\n"))
+
+
+@pytest.mark.parametrize("box", ["{center: [.nan, 2, 3], size: [20, 20, 20]}",
+                                 "{center: [1, 2, 3], size: [20, .inf, 20]}",
+                                 "{center: [1, 2, 3], size: [20, .nan, 20]}",
+                                 "{vina_config: b.txt, autobox_add: .nan}"])  # fmt: skip
+def test_non_finite_box_is_refused(tmp_path, box):
+    text = MINIMAL.replace("{center: [1, 2, 3], size: [20, 20, 20.5]}", box)
+    with pytest.raises(UserError, match="finite"):
+        load_screen_config(write(tmp_path, text))
+
+
+def test_unknown_preset_is_refused_by_the_loader(tmp_path):
+    with pytest.raises(UserError, match="search.preset must be one of fast, balanced"):
+        load_screen_config(write(tmp_path, MINIMAL + "search: {preset: turbo}\n"))
+
+
+def test_preset_names_match_the_engine():
+    from hpcfold.config import PRESET_NAMES
+    from hpcfold.dock.presets import PRESETS
+
+    assert PRESET_NAMES == tuple(PRESETS)
+
+
+BOMB = "".join(
+    f"{k}: &{k} [" + ",".join([f"*{p}"] * 9 if p else ['"lol"'] * 9) + "]\n"
+    for p, k in zip(["", *"abcdefgh"], "abcdefghi")
+)
+
+
+@pytest.mark.parametrize("where", ["receptor: *i\n", "ligands: *i\n", "search: {preset: *i}\n"])
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path, where):
+    import time
+
+    path = write(tmp_path, BOMB + where.replace("*i", "*i") + "output: o.h5\n")
+    assert len(path.read_bytes()) < 1000  # 9^9 strings once expanded
+    t0 = time.perf_counter()
+    with pytest.raises(UserError, match="alias bomb") as err:
+        load_screen_config(path)
+    assert time.perf_counter() - t0 < 1.0
+    assert len(str(err.value)) < 300
+
+
+def test_shared_anchors_are_still_accepted(tmp_path):
+    text = MINIMAL + "search: &s {preset: fast}\n"
+    assert load_screen_config(write(tmp_path, text)).search.preset == "fast"
+
+
+def test_long_values_are_cut_short_in_messages(tmp_path):
+    with pytest.raises(UserError) as err:
+        load_screen_config(write(tmp_path, MINIMAL + f"chunk_size: {'x' * 5000}\n"))
+    assert len(str(err.value)) < 300 and "5000 characters" in str(err.value)

@@ -91,3 +91,13 @@ def test_relative_links_exist(doc):
         if "://" in target:
             continue
         assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+def test_errors_section_lists_exit_codes_and_every_failure_reason():
+    from hpcfold.types import Reason
+
+    errors = _section(USER_GUIDE.read_text(), "Errors")
+    for code in ("0", "1", "2", "130"):
+        assert re.search(rf"^\| {code} \|", errors, re.M), f"exit status {code} not documented"
+    missing = [r.name for r in Reason if r != Reason.OK and f"| `{r.name}` |" not in errors]
+    assert not missing, f"failure reasons not in the user guide's Errors section: {missing}"

@@ -23,9 +23,16 @@ from hpcfold.types import AD_INDEX, LigandRecord, glue_partners
 MAX_AUTOMORPHISMS = 1000
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split on ``\n`` only (a trailing ``\r`` dropped): ``str.splitlines`` also breaks
+    at ``\x85``, ``\u2028``, ``\f``, ``\v``... which a REMARK may hold in a valid file."""
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def split_models(text: str) -> list[str]:
     """Bodies of the MODEL ... ENDMDL blocks of a PDBQT text; the whole text when it has none."""
-    lines = text.splitlines()
+    lines = _lines(text)
     if not any(ln.startswith("MODEL") for ln in lines):
         return [text] if text.strip() else []
     models: list[str] = []
@@ -50,6 +57,8 @@ def _parse_atom(line: str, lineno: int) -> tuple[int, np.ndarray, float, str]:
         xyz = np.array([float(line[30:38]), float(line[38:46]), float(line[46:54])])
     except ValueError as exc:
         raise ValueError(f"line {lineno}: ATOM syntax incorrect: {line!r}") from exc
+    if not np.all(np.isfinite(xyz)):
+        raise ValueError(f"line {lineno}: non-finite coordinate {line[30:54].strip()!r}")
     try:
         charge = float(line[68:76])
     except ValueError:
@@ -96,7 +105,7 @@ def _automorphisms(elements: list[str], bonds: np.ndarray, heavy: np.ndarray):
             m, uniquify=False, useChirality=False, maxMatches=MAX_AUTOMORPHISMS
         )
     except Exception:  # noqa: BLE001 - symmetry is optional; identity is always valid
-        return ident, False
+        return ident, True  # marked like a capped search: the list is incomplete
     rows = [np.asarray(mt, dtype=np.int16) for mt in matches if len(mt) == h.size]
     rows = [r for r in rows if not np.array_equal(r, ident[0])]
     out = np.concatenate([ident, np.array(rows, dtype=np.int16).reshape(-1, h.size)], axis=0)
@@ -120,7 +129,7 @@ def parse_ligand_pdbqt(text: str, lig_id: str, source: str) -> LigandRecord:
     seen_root = False
     in_root = False
     body: list[str] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(_lines(text), start=1):
         line = raw.rstrip("\n\r")
         tag = line[:6]
         if line.startswith(("MODEL", "ENDMDL")):
@@ -228,7 +237,7 @@ def write_pose_pdbqt(record: LigandRecord, coords: np.ndarray, remarks: list[str
         raise ValueError("non-finite coordinates")
     out = [r if r.startswith("REMARK") else f"REMARK {r}" for r in remarks]
     k = 0
-    for line in record.pdbqt.splitlines():
+    for line in _lines(record.pdbqt):
         if line.startswith("REMARK VINA RESULT"):
             continue
         if line.startswith(("ATOM  ", "HETATM")):

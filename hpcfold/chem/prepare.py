@@ -8,14 +8,16 @@ Steps for SMILES / SDF input (every one bounded by counts, never by a wall-clock
 3. reject elements Vina cannot type (allowed: H C N O F P S Cl Br I Si), radicals and more than
    ``max_heavy_atoms`` heavy atoms;
 4. add hydrogens; embed with ETKDGv3 (random seed ``crc32(lig_id) ^ seed``, ``maxIterations``
-   capped, one attempt) and clean up with MMFF94 (UFF when MMFF lacks
-   parameters) for at most ``ff_max_iterations`` steps. SDF records with 3D coordinates keep them
-   (missing hydrogens are placed);
+   capped; when that fails, once more from random coordinates) and clean up with MMFF94 (UFF
+   when MMFF lacks parameters) for at most ``ff_max_iterations`` steps; a clean-up that raises
+   keeps the ETKDG geometry and says so in a ``REMARK hpcfold warning:`` line of the ligand's
+   PDBQT. SDF records with 3D coordinates keep them (missing hydrogens are placed);
 5. AutoDock typing, rotatable bonds and torsion tree as meeko 0.8 (hpcfold.chem.typing), PDBQT
    text (hpcfold.chem.pdbqt_writer), parsed back by ``hpcfold.chem.pdbqt.parse_ligand_pdbqt`` so
    that frames, intramolecular pairs and N_rot have one source of truth; then bonds with RDKit
    orders, canonical SMILES, the mol block (explicit H), the atom map and heavy-atom automorphisms.
 PDBQT input keeps its own types and torsion tree (only the size limits and symmetry are added).
+A SMILES longer than ``SMILES_CHARS_PER_HEAVY_ATOM * max_heavy_atoms`` is TOO_LARGE unparsed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ ALLOWED_ELEMENTS = frozenset({1, 6, 7, 8, 9, 14, 15, 16, 17, 35, 53})
 COUNTER_ION_METALS = frozenset({3, 11, 19, 37, 55, 4, 12, 20, 38, 56})  # alkali, alkaline earth
 _NON_METALS = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 32, 33, 34, 35, 36})
 _NON_METALS = _NON_METALS | {51, 52, 53, 54, 85, 86}
+# A SMILES spends at most ~9 characters on one heavy atom (``[13C@@H+]``) plus ring-closure
+# digits (``%12``) and bond symbols; drug-like SMILES use ~2-4 (DUD-E's 12,884 ligands at most
+# 4.1, a 20-mer peptide 2.2, an isotope-labelled chain 7). 16 per allowed heavy atom refuses
+# nothing valid and keeps RDKit away from a 1 MB line (seconds and hundreds of MB to parse).
+SMILES_CHARS_PER_HEAVY_ATOM = 16
+_WARNING_PROP = "hpcfold_warning"  # RDKit property carrying a preparation warning
 _BOND_ORDER = {
     Chem.BondType.SINGLE: 1,
     Chem.BondType.DOUBLE: 2,
@@ -178,13 +186,16 @@ def embed_3d(mol: Chem.Mol, lig_id: str, opts: PrepOptions) -> Chem.Mol:
     params.randomSeed = embed_seed(lig_id, opts.seed)
     params.maxIterations = opts.embed_max_iterations
     params.numThreads = 1
-    # one attempt: a retry from random coordinates doubled the cost of the rare failures (5 s
-    # each for a strained DUD-E decoy) and rescued none of 1,000 DUD-E ligands
     if AllChem.EmbedMolecule(molh, params) < 0:
-        raise PrepError(
-            Reason.EMBED_FAILED,
-            f"ETKDGv3 found no 3D embedding within {opts.embed_max_iterations} iterations",
-        )
+        # long flexible chains (a C62 alkane, PEG61, 20-mer peptides) defeat the eigenvector
+        # start but embed from random coordinates (1-8 s); only failures pay for the retry
+        params.useRandomCoords = True
+        if AllChem.EmbedMolecule(molh, params) < 0:
+            raise PrepError(
+                Reason.EMBED_FAILED,
+                f"ETKDGv3 found no 3D embedding within {opts.embed_max_iterations} iterations "
+                "(also from random coordinates)",
+            )
     if opts.ff_max_iterations > 0:
         # on a copy: MMFF typing re-perceives aromaticity in place (MMFF's model), and typing
         # must see RDKit's aromaticity, as meeko does on a molecule read from SDF
@@ -200,8 +211,9 @@ def embed_3d(mol: Chem.Mol, lig_id: str, opts: PrepOptions) -> Chem.Mol:
             if ff is not None:
                 ff.Minimize(maxIts=opts.ff_max_iterations)
                 molh.GetConformer().SetPositions(work.GetConformer().GetPositions())
-        except Exception:  # a failed clean-up keeps the ETKDG geometry
-            pass
+        except Exception as exc:  # noqa: BLE001 - a failed clean-up keeps the ETKDG geometry
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            molh.SetProp(_WARNING_PROP, f"force-field clean-up failed ({why}); ETKDG geometry kept")
     if not np.all(np.isfinite(molh.GetConformer().GetPositions())):
         raise PrepError(Reason.EMBED_FAILED, "embedding produced non-finite coordinates")
     return molh
@@ -275,9 +287,15 @@ def record_from_mol(molh: Chem.Mol, lig_id: str, source: str, opts: PrepOptions)
         pdbqt, "MAX_AUTOMORPHISMS", None
     ):
         heavy = [order[k] for k in np.flatnonzero(rec.xs_types >= 0)]
-        autos, truncated = symmetry.mol_automorphisms(molh, heavy, opts.max_automorphisms)
+        autos, truncated = _automorphisms(
+            symmetry.mol_automorphisms, len(heavy), molh, heavy, opts.max_automorphisms
+        )
+    pdbqt_text = rec.pdbqt
+    if molh.HasProp(_WARNING_PROP):
+        pdbqt_text = f"REMARK hpcfold warning: {molh.GetProp(_WARNING_PROP)}\n" + pdbqt_text
     rec = dataclasses.replace(
         rec,
+        pdbqt=pdbqt_text,
         smiles=smiles,
         bonds=bonds_arr,
         molblock=Chem.MolToMolBlock(molh),
@@ -300,6 +318,10 @@ def prepare_rdkit(
     if keep_coords:
         if not _has_3d(mol):
             raise PrepError(Reason.EMBED_FAILED, "keep_coords needs 3D coordinates")
+        xyz = mol.GetConformer().GetPositions()
+        bad = np.flatnonzero(~np.all(np.isfinite(xyz), axis=1))
+        if bad.size:
+            raise PrepError(Reason.PARSE_ERROR, f"atom {bad[0] + 1} has a non-finite coordinate")
         Chem.AssignStereochemistryFrom3D(mol)
         conf_id = mol.GetConformer().GetId()
         molh = Chem.AddHs(mol, addCoords=True)
@@ -307,7 +329,23 @@ def prepare_rdkit(
             keep = Chem.Mol(molh, confId=conf_id)
             molh = keep
         return molh
+    _check_torsions(Chem.AddHs(mol), opts)  # typing needs no 3D: refuse before embedding
     return embed_3d(mol, lig_id, opts)
+
+
+def _check_torsions(molh: Chem.Mol, opts: PrepOptions) -> None:
+    """TOO_MANY_TORSIONS from the typed graph alone (the torsion tree needs no coordinates), so
+    a PEG61 fails in milliseconds instead of after 20 s of embedding. Typing errors are left
+    to ``record_from_mol``, which reports them."""
+    try:
+        flex = build_flex_model(molh, assign_ad_types(molh))
+    except TypingError:
+        return
+    if flex.n_torsions > opts.max_torsions:
+        raise PrepError(
+            Reason.TOO_MANY_TORSIONS,
+            f"{flex.n_torsions} torsions, more than the limit {opts.max_torsions}",
+        )
 
 
 def prepare_mol(
@@ -327,6 +365,15 @@ def prepare_mol(
         )
 
 
+def _automorphisms(fn, n_heavy: int, *args) -> tuple[np.ndarray, bool]:
+    """``fn(*args)`` (a ``symmetry`` function); when it raises, the identity alone with the
+    truncated flag set: RMSDs stay valid upper bounds, and the flag says symmetry is missing."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - symmetry is optional; the identity is always valid
+        return np.arange(n_heavy, dtype=np.int16)[None, :], True
+
+
 def _pdbqt_record(raw: RawRecord, opts: PrepOptions) -> LigandRecord:
     from hpcfold.chem.pdbqt import parse_ligand_pdbqt
     from hpcfold.chem.pdbqt_smiles import molblock_from_remarks
@@ -341,9 +388,10 @@ def _pdbqt_record(raw: RawRecord, opts: PrepOptions) -> LigandRecord:
     pos = {int(a): k for k, a in enumerate(heavy)}
     elements = [_AD_ELEMENT.get(AD_TYPES[int(rec.ad_types[a])], 0) for a in heavy]
     bonds = [(pos[int(i)], pos[int(j)]) for i, j in rec.bonds[:, :2] if i in pos and j in pos]
-    autos, truncated = symmetry.graph_automorphisms(
-        elements, np.array(bonds, dtype=np.int64).reshape(-1, 2), opts.max_automorphisms
-    )
+    autos, truncated = _automorphisms(
+        symmetry.graph_automorphisms, len(elements), elements,
+        np.array(bonds, dtype=np.int64).reshape(-1, 2), opts.max_automorphisms,
+    )  # fmt: skip
     rec = dataclasses.replace(rec, automorphisms=autos, automorphisms_truncated=truncated)
     chem = molblock_from_remarks(raw.text, rec)  # meeko's REMARK SMILES: bond orders for SDF
     if chem is not None:
@@ -359,6 +407,13 @@ def prepare_record(raw: RawRecord, opts: PrepOptions) -> LigandRecord | Failure:
     smiles = raw.text if raw.kind == "smiles" else ""
     try:
         if raw.kind == "smiles":
+            limit = SMILES_CHARS_PER_HEAVY_ATOM * opts.max_heavy_atoms
+            if len(raw.text) > limit:
+                raise PrepError(
+                    Reason.TOO_LARGE,
+                    f"SMILES of {len(raw.text)} characters, more than {limit} "
+                    f"({SMILES_CHARS_PER_HEAVY_ATOM} per allowed heavy atom)",
+                )
             mol = parse_smiles(raw.text)
             molh = prepare_rdkit(mol, raw.lig_id, opts, keep_coords=False)
             return record_from_mol(molh, raw.lig_id, raw.source, opts)

@@ -30,6 +30,10 @@ from typing import BinaryIO
 from hpcfold.errors import UserError
 from hpcfold.types import Failure, Reason
 
+# A line longer than this is not read whole (memory stays bounded on a file without newlines):
+# its record is TOO_LARGE. 1 MiB is far above any SMILES prepare accepts (16 characters per
+# allowed heavy atom, ``prepare.SMILES_CHARS_PER_HEAVY_ATOM``).
+MAX_LINE_BYTES = 1 << 20
 SMILES_SUFFIXES = (".smi", ".ism", ".txt", ".smiles")
 SDF_SUFFIXES = (".sdf", ".mol")
 PDBQT_SUFFIXES = (".pdbqt",)
@@ -130,10 +134,35 @@ def _gen_id(path: str, index: int) -> str:
     return f"{file_stem(path)}:{index + 1}"
 
 
+def _bounded_lines(fh: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """(line, its full length in bytes): lines longer than ``MAX_LINE_BYTES`` come back cut to
+    that many bytes, the rest of the line read in pieces and dropped."""
+    while True:
+        line = fh.readline(MAX_LINE_BYTES)
+        if not line:
+            return
+        n = len(line)
+        while n >= MAX_LINE_BYTES and not line.endswith(b"\n"):
+            more = fh.readline(MAX_LINE_BYTES)
+            if not more:
+                break
+            n += len(more)
+            if more.endswith(b"\n"):
+                break
+        yield line, n
+
+
 def _smiles(fh: BinaryIO, path: str) -> Iterator[RawRecord]:
     index = 0
-    for lineno, raw in enumerate(fh, start=1):
+    for lineno, (raw, n_bytes) in enumerate(_bounded_lines(fh), start=1):
         source = f"{path}:{lineno}"
+        if n_bytes > MAX_LINE_BYTES:
+            lig_id = _gen_id(path, index)
+            msg = f"line of {n_bytes} bytes, longer than {MAX_LINE_BYTES}: not a SMILES record"
+            yield RawRecord("smiles", "", lig_id, source, index,
+                            Failure(lig_id, source, "", Reason.TOO_LARGE, msg))  # fmt: skip
+            index += 1
+            continue
         text = _decode(raw)
         if text is None:
             if not raw.strip():

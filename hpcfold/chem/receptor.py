@@ -9,6 +9,8 @@ mark donors and are dropped). ``.pdb`` (with hydrogens) is delegated to
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import os
 
 import numpy as np
@@ -17,6 +19,9 @@ from hpcfold.chem import topology
 from hpcfold.errors import UserError
 from hpcfold.types import AD_INDEX, ReceptorRecord
 
+LOG = logging.getLogger("hpcfold")
+WATER_RESIDUES = ("HOH", "WAT")
+_RANK_ENV = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID")
 _IGNORED = ("REMARK", "WARNING", "TER", "END", "MODEL", "ENDMDL", "USER", "CRYST1", "HEADER",
             "TITLE", "COMPND", "AUTHOR", "SEQRES", "CONECT", "MASTER", "EXPDTA", "HETNAM")  # fmt: skip
 
@@ -24,12 +29,19 @@ _IGNORED = ("REMARK", "WARNING", "TER", "END", "MODEL", "ENDMDL", "USER", "CRYST
 def parse_receptor_pdbqt(text: str, source: str, sha256: str = "") -> ReceptorRecord:
     """Receptor PDBQT text -> ReceptorRecord (heavy atoms, XS types). ValueError when malformed."""
     coords, ads = [], []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines also breaks at \x85, \u2028, \f... inside a REMARK
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         if line.startswith(("ATOM  ", "HETATM")):
             try:
                 xyz = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
             except ValueError as exc:
                 raise ValueError(f"{source}:{lineno}: ATOM syntax incorrect") from exc
+            if not all(math.isfinite(v) for v in xyz):
+                raise ValueError(
+                    f"{source}:{lineno}: non-finite coordinate {line[30:54].strip()!r} (a "
+                    "receptor atom must have finite x, y, z)"
+                )
             ad = line[77:79].strip()
             if ad not in AD_INDEX:
                 raise ValueError(f"{source}:{lineno}: unknown AutoDock atom type {ad!r}")
@@ -69,7 +81,10 @@ def read_receptor(path) -> ReceptorRecord:
     if suffix == ".pdb":
         from hpcfold.chem.receptor_pdb import read_pdb_receptor
 
-        return read_pdb_receptor(path)
+        rec = read_pdb_receptor(path)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            _warn_waters(path, count_waters(fh.read()))
+        return rec
     if suffix != ".pdbqt":
         raise UserError(
             f"unsupported receptor format {suffix or '(none)'!r} for {path}: give a .pdbqt "
@@ -83,6 +98,35 @@ def read_receptor(path) -> ReceptorRecord:
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text") from exc
     try:
-        return parse_receptor_pdbqt(text, path, hashlib.sha256(data).hexdigest())
+        rec = parse_receptor_pdbqt(text, path, hashlib.sha256(data).hexdigest())
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    _warn_waters(path, count_waters(text))
+    return rec
+
+
+def count_waters(text: str) -> int:
+    """Water residues (``HOH`` / ``WAT``, columns 18-20) among the ATOM/HETATM records of PDB /
+    PDBQT text, counted by (chain, residue number, insertion code)."""
+    seen = set()
+    for line in text.split("\n"):
+        if line.startswith(("ATOM  ", "HETATM")) and line[17:20].strip() in WATER_RESIDUES:
+            seen.add((line[21:22], line[22:27]))
+    return len(seen)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_waters(path: str, n: int) -> None:
+    """Warn once per process (on the first MPI rank) that the receptor keeps ``n`` waters."""
+    if n == 0 or path in _WARNED:
+        return
+    _WARNED.add(path)
+    rank = next((os.environ[k] for k in _RANK_ENV if os.environ.get(k, "").isdigit()), "0")
+    LOG.log(
+        logging.WARNING if rank == "0" else logging.DEBUG,
+        "warning: %s keeps %d water%s (HOH/WAT residues), scored as receptor atoms as Vina "
+        "does too; remove them from the PDBQT unless they belong to the site",
+        path, n, "" if n == 1 else "s",
+    )  # fmt: skip

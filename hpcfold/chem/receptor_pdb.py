@@ -46,7 +46,8 @@ def _element(line: str) -> str:
 def parse_pdb_atoms(text: str, source: str) -> tuple[np.ndarray, list[str]]:
     """Coordinates (n, 3) and upper-case elements of ATOM/HETATM records (first altloc only)."""
     coords, elements = [], []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines: see receptor
+        line = line.rstrip("\r")
         if line.startswith("ENDMDL"):
             break  # first model only
         if not line.startswith(("ATOM  ", "HETATM")):
@@ -57,6 +58,8 @@ def parse_pdb_atoms(text: str, source: str) -> tuple[np.ndarray, list[str]]:
             xyz = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
         except (ValueError, IndexError):
             raise UserError(f"{source}:{lineno}: bad coordinates in ATOM/HETATM record") from None
+        if not np.all(np.isfinite(xyz)):
+            raise UserError(f"{source}:{lineno}: non-finite coordinate in ATOM/HETATM record")
         coords.append(xyz)
         elements.append(_element(line))
     if not coords:

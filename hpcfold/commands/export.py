@@ -30,14 +30,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from hpcfold.commands.store_checks import check_output_file, check_store
+    from hpcfold.errors import UserError, cut
     from hpcfold.report.export import export_hits
 
-    n = export_hits(
-        args.results,
-        args.out,
-        top=args.top,
-        min_score=args.min_score,
-        include_failures=args.include_failures,
-    )
+    check_store(args.results, "results")
+    check_output_file(args.out)
+    try:
+        n = export_hits(
+            args.results,
+            args.out,
+            top=args.top,
+            min_score=args.min_score,
+            include_failures=args.include_failures,
+        )
+    except (OSError, KeyError) as exc:  # a damaged store, or a write that failed
+        raise UserError(f"cannot export {args.results} to {args.out}: {cut(exc, 160)}") from None
     print(f"hpcfold export: wrote {n} ligands to {args.out}")
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from hpcfold.errors import UserError
+from hpcfold.errors import UserError, cut, shorten
 
 HELP = "describe an hpcfold store (features or results)"
 
@@ -23,26 +23,22 @@ def add_arguments(parser) -> None:
 
 def describe(path: str) -> dict:
     """The description of the store at ``path`` (see the module docstring)."""
-    import h5py
-
+    from hpcfold.commands.store_checks import store_kind
     from hpcfold.store import feature_reader, features, results_io, results_view
 
-    if not os.path.exists(path):
-        if os.path.isdir(features.shards_dir(path)):
-            return _unfinalized(path)
-        raise UserError(f"{path} not found")
+    if not os.path.exists(path) and os.path.isdir(features.shards_dir(path)):
+        return _unfinalized(path)
+    kind = store_kind(path)  # UserError: missing, a folder, not HDF5, truncated
     try:
-        with h5py.File(path, "r", locking=False) as f:
-            kind = f.attrs.get("kind")
-    except OSError as exc:
-        raise UserError(f"{path} is not an HDF5 file ({exc})") from None
-    if kind == feature_reader.INDEX_KIND:
-        with feature_reader.FeatureStore(path) as store:
-            return store.describe()
-    if kind == results_io.MAIN_KIND:
-        with results_view.ResultsView(path) as view:
-            return view.describe()
-    raise UserError(f"{path} is not an hpcfold store (kind={kind!r})")
+        if kind == feature_reader.INDEX_KIND:
+            with feature_reader.FeatureStore(path) as store:
+                return store.describe()
+        if kind == results_io.MAIN_KIND:
+            with results_view.ResultsView(path) as view:
+                return view.describe()
+    except (OSError, KeyError) as exc:  # a damaged store (a dataset cut or missing)
+        raise UserError(f"cannot read {path}: {cut(exc, 160)}") from None
+    raise UserError(f"{path} is not an hpcfold store (kind={shorten(kind)})")
 
 
 def _unfinalized(path: str) -> dict:

@@ -6,7 +6,8 @@ shard through ``hpcfold.store.features.FeatureWriter``, and rank 0 builds the in
 barrier. Resumable: a rerun after a kill skips every record already committed to a shard
 (``completed_keys``) and duplicates nothing. Only a missing/unreadable input file or an
 unwritable output is fatal (a clear message and exit status 2); every ligand record ends in the
-store as prepared or as a failure with a reason. Without an MPI launcher mpi4py is not imported.
+store as prepared or as a failure with a reason. An empty library, or one where every ligand
+failed, ends with a warning and exit status 1. Without an MPI launcher mpi4py is not imported.
 """
 
 from __future__ import annotations
@@ -78,8 +79,17 @@ def main(args) -> int:
             counts = run_prep(
                 args.ligands, args.output, opts, comm, not args.quiet, args.commit_every
             )
-    if counts is not None:  # rank 0
-        print(f"{counts['total']} ligands: {counts['ok']} ok, {counts['failed']} failed")
+    if counts is None:  # not rank 0
+        return 0
+    print(f"{counts['total']} ligands: {counts['ok']} ok, {counts['failed']} failed")
+    if counts["ok"] == 0:  # an empty library, or every ligand failed: exit status 1
+        why = (
+            "no ligand records in " + ", ".join(args.ligands)
+            if counts["total"] == 0
+            else f"every one of the {counts['total']} ligands failed (hpcfold inspect {args.output})"
+        )
+        print(f"warning: {why}", file=sys.stderr)
+        return 1
     return 0
 
 

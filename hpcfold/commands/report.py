@@ -26,11 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from hpcfold.errors import UserError
+    from hpcfold.commands.store_checks import check_output_dir, check_store
+    from hpcfold.errors import UserError, cut
     from hpcfold.report.html import write_report
 
     if args.top < 1:
         raise UserError(f"--top must be >= 1, got {args.top}")
-    path = write_report(args.results, args.out, labels_csv=args.labels, top=args.top)
+    check_store(args.results, "results")
+    check_output_dir(args.out)
+    try:
+        path = write_report(args.results, args.out, labels_csv=args.labels, top=args.top)
+    except (OSError, KeyError) as exc:  # a damaged store, or a write that failed
+        raise UserError(f"cannot report {args.results} to {args.out}: {cut(exc, 160)}") from None
     print(f"hpcfold report: wrote {path}")
     return 0

@@ -88,17 +88,40 @@ def apply_config(args) -> dict[str, float]:
     return box
 
 
-def _box(args, records, config_box: dict[str, float]):
+def _box(args, records, config_box: dict[str, float], failures=()):
     """The box as ``hpcfold dock`` resolves it (config, --center/--size, --center_x..); with
-    none of them, a box around the poses plus 4 A on every side."""
-    from hpcfold.boxes import autobox
+    none of them, a box around the poses plus 4 A on every side. With --local-only a box whose
+    grid maps would not fit in memory is refused."""
+    from hpcfold.boxes import autobox, check_grid_memory
 
     given = [args.center, args.size, *(getattr(args, k) for k in BOX_KEYS)]
     if config_box or any(v is not None for v in given):
-        return resolve_box(args, config_box)
+        return resolve_box(args, config_box, grid_maps=args.local_only)
     if not records:
-        raise UserError("no box: give --config or --center/--size")
-    return autobox(np.concatenate([r.coords for r in records]), add=4.0)
+        why = f" ({failures[0].source}: {failures[0].message})" if failures else ""
+        raise UserError(f"no box (give --config or --center/--size), and no pose of "
+                        f"{args.ligand} could be read to put one around{why}")  # fmt: skip
+    box = autobox(np.concatenate([r.coords for r in records]), add=4.0)
+    if args.local_only:
+        check_grid_memory(box, "give a box (--config or --center/--size)")
+    return box
+
+
+def check_in_box(records, box) -> None:
+    """Vina's refusal (``Vina::score``): every heavy atom of every pose must lie in the box
+    (``boxes.in_grid``); UserError naming the first pose outside and how many are."""
+    from hpcfold.boxes import in_grid
+    from hpcfold.types import AD_INDEX
+
+    hydrogens = np.array([AD_INDEX[t] for t in ("H", "HD", "HS")])
+    outside = [r for r in records if not in_grid(r.coords, ~np.isin(r.ad_types, hydrogens), box)]
+    if outside:
+        more = f" (and {len(outside) - 1} more poses)" if len(outside) > 1 else ""
+        raise UserError(
+            f"{outside[0].source}: the ligand is outside the grid box{more}",
+            fix="increase the size of the grid box or center it accordingly around the ligand "
+            "(Vina refuses this too)",
+        )
 
 
 def _read_pdbqt(path: str) -> list[LigandRecord | Failure]:
@@ -196,7 +219,8 @@ def main(args) -> int:
     items = read_poses(args.ligand)
     receptor = read_receptor(args.receptor)
     ok = [it for it in items if isinstance(it, LigandRecord)]
-    box = _box(args, ok, config_box)
+    box = _box(args, ok, config_box, [it for it in items if isinstance(it, Failure)])
+    check_in_box(ok, box)
     weights = {k: getattr(args, f, None) for k, f in _WEIGHT_FLAGS.items()}
     weights = {k: v for k, v in weights.items() if v is not None}
     rows, coords = (

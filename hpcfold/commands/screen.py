@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from hpcfold import __version__
-from hpcfold.config import ScreenConfig, load_screen_config
+from hpcfold.config import ScreenConfig, check_inputs, load_screen_config
 from hpcfold.errors import UserError
 from hpcfold.mpi import binding as binding_mod
 from hpcfold.mpi.comm import abort_on_exception, check_launcher, setup_logging, world
@@ -43,6 +43,8 @@ def main(args) -> int:
     with abort_on_exception(comm, "hpcfold screen"):
         check_launcher(comm)
         cfg = _load_config(comm, args.config)
+        if rank == 0:  # receptor and box, before any ligand is prepared
+            check_inputs(cfg)
         if rank == 0:  # a screen creates the folders of its stores (prep alone does not)
             for out in (cfg.features_path, cfg.output):
                 os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -258,6 +260,14 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
              n_failed)  # fmt: skip
     if n_done != total:
         raise RuntimeError(f"{total - n_done} ligands are missing from {cfg.output}")
+    if n_failed == total:  # an empty library, or nothing docked: exit status 1
+        LOG.warning(
+            "warning: %s",
+            "the library is empty"
+            if total == 0
+            else f"every one of the {total} ligands failed (hpcfold inspect {cfg.output})",
+        )
+        return 1
     return 0
 
 

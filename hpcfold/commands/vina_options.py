@@ -9,6 +9,7 @@ is an error, so that no setting is dropped silently.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 
@@ -16,15 +17,22 @@ from hpcfold.boxes import (
     BOX_KEYS,
     autobox,
     box_values,
+    check_grid_memory,
     ligand_coords,
     parse_vina_options,
     read_config_text,
 )
-from hpcfold.errors import UserError
+from hpcfold.errors import UserError, shorten
 from hpcfold.types import Box
 
-__all__ = ["BOX_KEYS", "VINA_UNUSED", "apply_vina_config", "parse_bool", "require",
-           "resolve_box"]  # fmt: skip
+__all__ = ["BOX_KEYS", "VINA_UNUSED", "apply_vina_config", "check_numbers", "parse_bool",
+           "require", "resolve_box"]  # fmt: skip
+# Number options and the least value each may take (all must be finite). A NaN energy_range
+# kept no pose (an IndexError after the whole docking), a NaN weight makes every energy NaN.
+_RANGES = (("energy_range", 0), ("min_rmsd", 0), ("autobox_add", 0), ("exhaustiveness", 1),
+           ("n_steps", 1), ("num_modes", 1))  # fmt: skip
+_FINITE = ("center", "size", *BOX_KEYS, "weight_gauss1", "weight_gauss2", "weight_repulsion",
+           "weight_hydrophobic", "weight_hydrogen", "weight_rot")  # fmt: skip
 # Vina options no hpcfold command has a use for, with their argument types (None: a switch).
 # Accepted with a warning, so that a Vina command line or config file runs as it is.
 VINA_UNUSED = {"cpu": int, "verbosity": int, "max_evals": int, "spacing": float,
@@ -80,7 +88,7 @@ def apply_vina_config(
         try:
             val = kind(opts[key])
         except ValueError:
-            raise UserError(f"{args.config}: bad value for {key}: {opts[key]!r}") from None
+            raise UserError(f"{args.config}: bad value for {key}: {shorten(opts[key])}") from None
         setattr(args, key, [val] if key in as_list else val)
     return box_values(opts, args.config)
 
@@ -89,7 +97,8 @@ def require(args, keys: tuple[str, ...]) -> None:
     """Check what every Vina-style command needs once the config is applied: ``args.scoring``
     is vina or vinardo, and each of ``keys`` is set. Raises UserError."""
     if args.scoring not in ("vina", "vinardo"):
-        raise UserError(f"scoring must be vina or vinardo, got {args.scoring!r}")
+        raise UserError(f"scoring must be vina or vinardo, got {shorten(args.scoring)}")
+    check_numbers(args)
     missing = [k for k in keys if not getattr(args, k)]
     if missing:
         raise UserError(
@@ -97,10 +106,36 @@ def require(args, keys: tuple[str, ...]) -> None:
         )
 
 
-def resolve_box(args, config_box: dict[str, float] | None = None) -> Box:
+def check_numbers(args) -> None:
+    """Every number option present on ``args`` is finite and in range (``_RANGES``; box sizes
+    are checked with the box). Raises UserError naming the option and its value."""
+    for name in _FINITE:
+        value = getattr(args, name, None)
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if v is not None and not math.isfinite(v):
+                raise UserError(f"--{name} must be a finite number, got {v}")
+    for name, low in _RANGES:
+        v = getattr(args, name, None)
+        if v is None:
+            continue
+        if not (math.isfinite(v) and v >= low):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number >= {low}, "
+                            f"got {v}")  # fmt: skip
+
+
+def resolve_box(args, config_box: dict[str, float] | None = None, grid_maps: bool = True) -> Box:
     """Box from the config's box keys (``config_box``, else read from --config), overridden by
     --center/--size, then by Vina's --center_x .. --size_z; or from --autobox-ligand (for the
-    commands that have it)."""
+    commands that have it). ``grid_maps``: the command builds grid maps of the box, so a box
+    whose maps would not fit in memory is refused (``boxes.check_grid_memory``)."""
+    box = _resolve_box(args, config_box)
+    if grid_maps:
+        check_grid_memory(box, "give a smaller box (--size, or --autobox-ligand around the "
+                          "binding site)")  # fmt: skip
+    return box
+
+
+def _resolve_box(args, config_box: dict[str, float] | None) -> Box:
     per_axis = {k: getattr(args, k, None) for k in BOX_KEYS}
     if getattr(args, "autobox_ligand", None):
         if args.config or args.center or args.size or any(v is not None for v in per_axis.values()):

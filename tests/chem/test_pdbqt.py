@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt, split_models, write_pose_pdbqt
-from hpcfold.types import AD_TYPES, XS_INDEX, glue_partners
+from hpcfold.types import AD_TYPES, XS_INDEX, LigandRecord, glue_partners
 
 MACROCYCLE = pathlib.Path(__file__).resolve().parents[1] / "data" / "macrocycle_fabp4_457642.pdbqt"
 
@@ -105,3 +105,33 @@ def test_flexible_macrocycle_is_read_with_vina_rules():
     assert out.count(" G0\n") == 2 and out.count(" CG0\n") == 2  # Vina keeps the glue atoms
     back = parse_ligand_pdbqt(out, "macro", "x")
     np.testing.assert_array_equal(back.intra_pairs, r.intra_pairs)
+
+
+@pytest.mark.parametrize("odd", ["\x85", "\u2028", "\f", "\r", "\v", "\x1c"])
+def test_remark_with_unicode_line_breaks_is_valid(text, odd, tmp_path):
+    """Only ``\\n`` ends a line (``str.splitlines`` also splits at these)."""
+    from hpcfold.chem.prepare import PrepOptions, prepare_record
+    from hpcfold.chem.readers import iter_records
+
+    odd_text = f"REMARK  Name = odd{odd}name\nREMARK x {odd} y\n" + text
+    ref = parse_ligand_pdbqt(text, "ref", "t")
+    rec = parse_ligand_pdbqt(odd_text, "odd", "t")
+    np.testing.assert_array_equal(rec.coords, ref.coords)
+    assert len(split_models(odd_text)) == 1
+    pose = write_pose_pdbqt(rec, rec.coords, ["REMARK VINA RESULT: 0 0 0"])
+    assert f"x {odd} y" in pose
+    p = tmp_path / "odd.pdbqt"
+    p.write_bytes(odd_text.encode("utf-8"))
+    (raw,) = list(iter_records(str(p)))
+    assert isinstance(prepare_record(raw, PrepOptions()), LigandRecord)
+
+
+def test_symmetry_failure_is_marked_incomplete(text, monkeypatch):
+    from rdkit import Chem
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no symmetry")
+
+    monkeypatch.setattr(Chem, "RWMol", broken)
+    rec = parse_ligand_pdbqt(text, "x", "t")
+    assert rec.automorphisms.shape == (1, rec.n_heavy) and rec.automorphisms_truncated

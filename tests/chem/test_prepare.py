@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pytest
 from rdkit import Chem
 
 from hpcfold.chem.prepare import PrepOptions, embed_seed, prepare_mol, prepare_record
@@ -124,3 +125,80 @@ def test_tiny_molecules():
         assert isinstance(rec, LigandRecord), smiles
         assert rec.n_atoms == n_atoms and rec.n_torsions == 0, smiles
         assert rec.automorphisms.shape[1] == rec.n_heavy
+
+
+@pytest.mark.slow
+def test_long_flexible_chains_embed_from_random_coordinates():
+    """ETKDG's default start fails on long chains; the retry from random coordinates embeds."""
+    from rdkit.Chem import AllChem
+
+    from hpcfold.chem.prepare import embed_3d
+
+    rec = _smi("C" * 62, "c62")
+    assert isinstance(rec, LigandRecord) and rec.n_heavy == 62 and rec.n_torsions == 59
+    pep = Chem.MolFromSmiles(Chem.MolToSmiles(Chem.MolFromSequence("GASVLIKRDEGASVLIKRDE")))
+    params = AllChem.ETKDGv3()
+    params.randomSeed, params.maxIterations = embed_seed("pep20", 0), OPTS.embed_max_iterations
+    assert AllChem.EmbedMolecule(Chem.AddHs(pep), params) < 0  # the default start alone fails
+    molh = embed_3d(pep, "pep20", PrepOptions(ff_max_iterations=0))
+    assert molh.GetNumConformers() == 1
+
+
+def test_smiles_longer_than_the_limit_is_too_large_unparsed():
+    import time
+
+    from hpcfold.chem.prepare import SMILES_CHARS_PER_HEAVY_ATOM
+
+    t0 = time.perf_counter()
+    rec = _smi("C" * 1_000_000, "huge")
+    assert time.perf_counter() - t0 < 0.5
+    assert isinstance(rec, Failure) and rec.reason == Reason.TOO_LARGE
+    assert "1000000 characters" in rec.message
+    limit = SMILES_CHARS_PER_HEAVY_ATOM * 10
+    small = PrepOptions(max_heavy_atoms=10)
+    assert _smi("C" * (limit + 1), "over", small).reason == Reason.TOO_LARGE
+    assert "heavy atoms" in _smi("C" * limit, "parsed", small).message  # parsed, then too large
+
+
+def test_failed_force_field_clean_up_is_a_warning_in_the_pdbqt(monkeypatch):
+    from rdkit.Chem import AllChem
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no MMFF today")
+
+    monkeypatch.setattr(AllChem, "MMFFGetMoleculeForceField", broken)
+    rec = _smi("CCOc1ccccc1", "warned")
+    assert isinstance(rec, LigandRecord)
+    first = rec.pdbqt.split("\n")[0]
+    assert first.startswith("REMARK hpcfold warning: force-field clean-up failed")
+    assert "no MMFF today" in first and "ETKDG geometry kept" in first
+    monkeypatch.undo()
+    assert "hpcfold warning" not in _smi("CCOc1ccccc1", "clean").pdbqt
+
+
+def test_symmetry_failure_falls_back_to_the_identity_marked(monkeypatch, shared_data):
+    from hpcfold.chem import symmetry
+
+    def broken(*args):
+        raise RuntimeError("no symmetry")
+
+    monkeypatch.setattr(symmetry, "mol_automorphisms", broken)
+    monkeypatch.setattr(symmetry, "graph_automorphisms", broken)
+    rec = _smi("OC(=O)c1ccccc1", "benzoic", PrepOptions(max_automorphisms=7))
+    assert rec.automorphisms.shape == (1, rec.n_heavy) and rec.automorphisms_truncated
+    path = shared_data / "vina-example" / "1iep_ligand.pdbqt"
+    raw = next(iter_records(str(path)))
+    rec = prepare_record(raw, OPTS)
+    assert rec.automorphisms.shape == (1, rec.n_heavy) and rec.automorphisms_truncated
+
+
+def test_too_many_torsions_is_found_before_embedding():
+    """PEG61 took 20 s to embed before failing on its 183 torsions; the torsion tree needs no 3D."""
+    import time
+
+    t0 = time.perf_counter()
+    rec = _smi("O" + "CCO" * 61, "peg61")
+    assert time.perf_counter() - t0 < 1.0
+    assert rec.reason == Reason.TOO_MANY_TORSIONS and rec.message.startswith("183 torsions")
+    ok = _smi("CCCCCCO", "hexanol", PrepOptions(max_torsions=5))  # 5 torsions: at the limit
+    assert isinstance(ok, LigandRecord) and ok.n_torsions == 5

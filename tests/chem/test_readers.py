@@ -157,3 +157,18 @@ def test_reader_copies_keep_working(tmp_path, shared_data):
     recs = list(iter_records(dst))
     assert len(recs) == sum(1 for ln in src.read_text().splitlines() if ln.strip())
     assert recs[0].lig_id == src.read_text().split()[1]
+
+
+def test_line_longer_than_the_limit_is_too_large_in_bounded_memory(tmp_path, monkeypatch):
+    from hpcfold.chem import readers
+
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 1000)
+    p = tmp_path / "lib.smi"
+    p.write_bytes(b"CCO a\n" + b"C" * 5000 + b" long\nCCN b\n" + b"C" * 3000)
+    recs = list(iter_records(str(p)))
+    assert [r.lig_id for r in recs] == ["a", "lib:2", "b", "lib:4"]
+    assert [r.source for r in recs] == [f"{p}:{k}" for k in (1, 2, 3, 4)]
+    for r, n in ((recs[1], 5006), (recs[3], 3000)):
+        assert r.error.reason == Reason.TOO_LARGE and f"line of {n} bytes" in r.error.message
+        assert r.text == ""
+    assert recs[0].error is None and recs[2].text == "CCN"

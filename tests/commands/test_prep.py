@@ -119,3 +119,17 @@ def test_resume_after_kill_duplicates_nothing(tmp_path, shared_data):
     assert len(set(resumed["ids"])) == 26 and not any("#" in i for i in resumed["ids"])
     expected = [ln.split()[1] for ln in lib.read_text().splitlines()]
     assert resumed["ids"] == expected  # every record once, in file order
+
+
+@pytest.mark.parametrize("lines,total", [([], 0), (["# only a comment", ""], 0),
+                                         (["C1CC bad1", "[Xe] bad2"], 2)])  # fmt: skip
+def test_empty_or_all_failed_library_warns_and_exits_1(tmp_path, capsys, lines, total):
+    lib = tmp_path / "lib.smi"
+    lib.write_text("\n".join(lines))
+    assert cli_main(["prep", str(lib), "-o", str(tmp_path / "lib.h5"), "-q"]) == 1
+    out, err = capsys.readouterr()
+    assert f"{total} ligands: 0 ok, {total} failed" in out
+    want = "no ligand records in" if total == 0 else f"every one of the {total} ligands failed"
+    assert err.startswith("warning: ") and want in err
+    (tmp_path / "ok.smi").write_text("CCO a\nC1CC bad\n")
+    assert cli_main(["prep", str(tmp_path / "ok.smi"), "-o", str(tmp_path / "ok.h5"), "-q"]) == 0

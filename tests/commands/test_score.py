@@ -123,8 +123,8 @@ def test_nonfinite_energy_is_reported(ex, tmp_path, capsys):
             "--json",
         ],
     )
-    assert code == 1 and rows[0]["affinity"] is None
-    assert rows[0]["error"].startswith("NONFINITE_ENERGY")
+    assert code == 1 and rows[0]["affinity"] is None  # refused when read, naming the line
+    assert rows[0]["error"].startswith(f"PARSE_ERROR: line {k + 1}: non-finite coordinate")
 
 
 def test_vina_config_file_sets_what_vina_reads_from_it(ex, tmp_path, capsys):
@@ -155,3 +155,43 @@ def test_vina_config_file_sets_what_vina_reads_from_it(ex, tmp_path, capsys):
     assert "does not support flex" in capsys.readouterr().err
     assert main(["score", "--ligand", str(ex / "1iep_ligand.pdbqt")]) == 2
     assert "give --receptor" in capsys.readouterr().err
+
+
+def _moved(src, dst, dx: float = 0.0, bad: str | None = None):
+    """``src`` PDBQT with every ATOM shifted by ``dx`` A in x, or its first ATOM's x set to
+    ``bad`` (e.g. 'nan')."""
+    out, first = [], True
+    for line in src.read_text().split("\n"):
+        if line.startswith(("ATOM", "HETATM")):
+            x = f"{float(line[30:38]) + dx:8.3f}" if bad is None or not first else f"{bad:>8}"
+            line, first = line[:30] + x + line[38:], False
+        out.append(line)
+    dst.write_text("\n".join(out))
+    return dst
+
+
+def test_pose_outside_the_box_is_refused_as_vina_does(ex, tmp_path, capsys):
+    far = _moved(ex / "1iep_ligand.pdbqt", tmp_path / "far.pdbqt", dx=200.0)
+    argv = [*_base(ex, str(far)), "--config", str(ex / "1iep_receptor.box.txt")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "far.pdbqt:MODEL 1: the ligand is outside the grid box" in err and "\n" not in err
+    assert "increase the size of the grid box" in err
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_non_finite_pose_without_a_box_is_one_line(ex, tmp_path, capsys, bad):
+    lig = _moved(ex / "1iep_ligand.pdbqt", tmp_path / "bad.pdbqt", bad=bad)
+    assert main(_base(ex, str(lig))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hpcfold score: error: no box") and "\n" not in err
+    assert "bad.pdbqt:MODEL 1: line" in err and "non-finite coordinate" in err
+
+
+def test_receptor_with_nan_coordinates_is_refused(ex, tmp_path, capsys):
+    rec = _moved(ex / "1iep_receptor.pdbqt", tmp_path / "rec.pdbqt", bad="nan")
+    argv = ["score", "--receptor", str(rec), "--ligand", str(ex / "1iep_ligand.pdbqt"),
+            "--config", str(ex / "1iep_receptor.box.txt")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "rec.pdbqt:" in err and "non-finite coordinate" in err

@@ -52,3 +52,26 @@ def test_bad_values_and_unknown_keys_are_errors(tmp_path):
     with pytest.raises(UserError, match="does not support randomize_only.*use hpcfold dock"):
         apply_vina_config(_args(conf), {"seed": int}, (), "score", "", hint="use hpcfold dock")
     assert apply_vina_config(_args(None), {"seed": int}, (), "score", "") == {}
+
+
+@pytest.mark.parametrize(
+    "given,match",
+    [({"energy_range": float("nan")}, "--energy-range"), ({"energy_range": -3.0}, "--energy-range"),
+     ({"min_rmsd": float("inf")}, "--min-rmsd"), ({"center": [0.0, float("nan"), 0.0]}, "--center"),
+     ({"size_x": float("inf")}, "--size_x"), ({"weight_gauss1": float("nan")}, "--weight_gauss1"),
+     ({"num_modes": 0}, "--num-modes")],
+)  # fmt: skip
+def test_require_refuses_non_finite_and_out_of_range_numbers(given, match):
+    from hpcfold.commands.vina_options import require
+
+    args = argparse.Namespace(scoring="vina", receptor="r", **given)
+    with pytest.raises(UserError, match=match):
+        require(args, ("receptor",))
+
+
+def test_require_accepts_valid_numbers():
+    from hpcfold.commands.vina_options import require
+
+    args = argparse.Namespace(scoring="vina", receptor="r", energy_range=0.0, min_rmsd=0.0,
+                              center=[1.0, 2.0, 3.0], size=[20.0, 20.0, 20.0], num_modes=1)  # fmt: skip
+    require(args, ("receptor",))
