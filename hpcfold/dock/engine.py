@@ -17,19 +17,12 @@ import hashlib
 import os
 import time
 
+from hpcfold import runtime
 
-def _single_threaded_xla() -> None:
-    """Docking kernels are many tiny ops: XLA's intra-op thread pool only adds synchronisation
-    (3x slower wall time measured on 2 busy cores). Parallelism comes from ranks / ligands.
-    Effective only before JAX initialises its CPU backend; HPCFOLD_XLA_THREADS=1 opts out."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if os.environ.get("HPCFOLD_XLA_THREADS") or "multi_thread_eigen" in flags:
-        return
-    extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
-
-
-_single_threaded_xla()
+# Docking kernels are many tiny ops: XLA's intra-op thread pool only adds synchronisation
+# (3x slower wall time measured on 2 busy cores); parallelism comes from ranks / ligands.
+# Effective only before JAX starts its CPU backend; HPCFOLD_XLA_THREADS opts out.
+runtime.configure_xla_cpu(threads=None)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
