@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import os
 import time
@@ -186,7 +187,8 @@ def _kernel(ctx: DockContext, bucket):
     from hpcfold.dock import kernel, optimize
 
     name, weights = ctx.params.name, ctx.params.resolved_weights
-    energy_fn, energy_grad_fn = kernel.per_chain(name, weights)
+    energy_fn = functools.partial(kernel.energy_batch, name=name, weights=weights)
+    energy_grad_fn = functools.partial(kernel.energy_and_grad_batch, name=name, weights=weights)
     sp = ctx.search
 
     def run(keys, ligs, grid, tabs, lo, hi):
@@ -200,7 +202,7 @@ def _kernel(ctx: DockContext, bucket):
             data = kernel.kernel_data(lig, grid, name, weights)  # once per ligand
             return search.search_ligand(
                 key, data, n_tors, rg, lo, hi, bucket.n_torsions,
-                energy_fn, optimize.bfgs, sp, energy_grad_fn,
+                energy_fn, optimize.bfgs, sp, energy_grad_fn, batched=True,
             )  # fmt: skip
 
         if lanes <= 1:  # batch_size=1 would still vmap, over an axis of one

@@ -21,14 +21,19 @@ other ligands of its batch.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from hpcfold.dock.kinematics import quat_mul, quat_normalize, rotvec_to_quat, tangent_grad
-from hpcfold.dock.optimize import pose_increment
+from hpcfold.dock.kinematics import (
+    apply_change,
+    quat_mul,
+    quat_normalize,
+    rotvec_to_quat,
+    tangent_grad,
+)
+from hpcfold.dock.optimize import bfgs_batched, pose_increment
 
 BIG = 1e30  # "no energy yet": finite, so Metropolis arithmetic stays NaN-free
 
@@ -139,30 +144,72 @@ def local_optimize(
     return jnp.concatenate([out[:3], quat_normalize(out[3:7]), tors]), e
 
 
-def _chain_step(key, data, n_tors, rg, tors_mask, energy, lopt, p: SearchParams, carry, i, eg):
-    """Monte-Carlo step ``i`` of one chain: carry = (pose, e, best_pose, best_e).
+def _chain_steps(keys, data, n_tors, rg, gmask, obj, p: SearchParams, carry, i):
+    """Monte-Carlo step ``i`` of all C chains of one ligand at once: carry = (pose (C, D),
+    e (C,), best_pose (C, D), best_e (C,)); keys (C, 2), one stream per chain.
 
-    Step ``n_steps`` (the last) re-optimises the chain's best pose with ``final_caps`` /
+    Step ``n_steps`` (the last) re-optimises each chain's best pose with ``final_caps`` /
     ``final_iters`` instead: one BFGS call site for both (small program, fast compile).
     """
+    energy_b, energy_grad_b = obj
     pose, e, best_pose, best_e = carry
     dtype = pose.dtype
     mc_caps, final_caps = jnp.asarray(p.mc_caps, dtype), jnp.asarray(p.final_caps, dtype)
     final = i == p.n_steps
-    k_mut, k_acc = jax.random.split(jax.random.fold_in(key, i))
-    cand = jnp.where(final, best_pose, mutate(k_mut, pose, n_tors, rg, p.pos_amplitude))
+    k_mut, k_acc = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, i)), out_axes=1)(
+        keys
+    )
+    moved = jax.vmap(lambda k, q: mutate(k, q, n_tors, rg, p.pos_amplitude))(k_mut, pose)
+    cand = jnp.where(final, best_pose, moved)
     caps = jnp.where(final, final_caps, mc_caps)
     iters = jnp.where(final, p.final_iters, p.opt_iters)
-    cand, ec = local_optimize(energy, lopt, cand, data, caps, tors_mask, iters, eg)
+
+    def fun_and_grad(q):
+        e_q, g = energy_grad_b(q, data, caps)
+        return e_q, g * gmask
+
+    def value(q):
+        return energy_b(q, data, caps)
+
+    cand, ec = bfgs_batched(
+        fun_and_grad, cand, iters, _increment, fun=value, max_trials=p.ls_trials,
+        shrink_on_fail=p.ls_shrink,
+    )  # fmt: skip
+    cand = jax.vmap(_wrap)(cand)
     ec = jnp.where(jnp.isfinite(ec), ec, BIG)
     delta = jnp.maximum(ec - e, 0.0)
-    accept = jax.random.uniform(k_acc) < jnp.exp(-delta / p.temperature)
-    pose = jnp.where(accept, cand, pose)
+    accept = jax.vmap(jax.random.uniform)(k_acc) < jnp.exp(-delta / p.temperature)
+    pose = jnp.where(accept[:, None], cand, pose)
     e = jnp.where(accept, ec, e)
     better = (ec < best_e) | final
-    best_pose = jnp.where(better, cand, best_pose)
+    best_pose = jnp.where(better[:, None], cand, best_pose)
     best_e = jnp.where(better, ec, best_e)
     return pose, e, best_pose, best_e
+
+
+def _increment(poses, p, alpha):
+    """Batched BFGS step for poses (C, D): ``apply_change(pose, alpha p)`` per row."""
+    return jax.vmap(apply_change)(poses, alpha[:, None] * p)
+
+
+def _wrap(pose):
+    """Pose with a unit quaternion and torsions wrapped to [-pi, pi)."""
+    tors = jnp.mod(pose[7:] + jnp.pi, 2 * jnp.pi) - jnp.pi
+    return jnp.concatenate([pose[:3], quat_normalize(pose[3:7]), tors])
+
+
+def batched_objective(energy: Callable, energy_and_grad: Callable | None = None):
+    """(energy_b, energy_grad_b) over C poses from per-pose functions: ``energy(pose, data, caps)
+    -> ()`` and optionally ``energy_and_grad(pose, data, caps) -> ((), (6+T,))`` (else autodiff
+    through ``apply_change``). For objectives written batched (``kernel``), pass those
+    directly to ``search_ligand``."""
+
+    def eg_one(q, data, caps):
+        if energy_and_grad is not None:
+            return energy_and_grad(q, data, caps)
+        return tangent_grad(lambda r: energy(r, data, caps), q)
+
+    return (jax.vmap(energy, (0, None, None)), jax.vmap(eg_one, (0, None, None)))
 
 
 def restart_worst(carry, n_restart: int):
@@ -192,22 +239,33 @@ def n_archived(p: SearchParams) -> int:
 
 def search_ligand(
     key, data, n_tors, rg, lo, hi, t_pad: int, energy, local_opt, p: SearchParams,
-    energy_and_grad=None,
+    energy_and_grad=None, batched: bool = False,
 ):  # fmt: skip
     """All chains of one ligand -> (poses (C + A, 7+T), energies (C + A,)), C = p.n_chains,
-    A = ``n_archived(p)``. ``energy_and_grad``: see ``local_optimize``.
+    A = ``n_archived(p)``.
 
     key: (2,) uint32 legacy PRNG key of this ligand; n_tors (): active torsions; rg () A;
-    lo, hi (3,): box corners in A. Each chain starts at a random pose and runs ``n_steps``
-    Monte-Carlo steps. With ``restart_every`` > 0, after every ``restart_every`` steps the
-    worst ``restart_frac`` of the chains restart from the best ones' poses (``restart_worst``):
-    effort moves to the promising basins. The first C rows are each chain's best pose,
-    re-optimised with ``final_caps``; the A rows after them are the best poses the restarted
-    chains had found before each restart (distinct basins, so the merged modes stay diverse),
-    scored with ``final_caps`` but not re-optimised.
+    lo, hi (3,): box corners in A. The objective: per pose, ``energy(pose, data, caps) -> ()``
+    and optionally ``energy_and_grad`` (tangent gradient, else autodiff); with ``batched``
+    both take and return all C chains at once (``kernel.energy_batch``, ``energy_and_grad_batch``).
+    ``local_opt`` is accepted for callers of the per-chain form and not used: local
+    optimisation is ``optimize.bfgs_batched``, each chain exactly Vina's BFGS.
+
+    Each chain starts at a random pose and runs ``n_steps`` Monte-Carlo steps. With
+    ``restart_every`` > 0, after every ``restart_every`` steps the worst ``restart_frac`` of the
+    chains restart from the best ones' poses (``restart_worst``): effort moves to the promising
+    basins. The first C rows are each chain's best pose, re-optimised with ``final_caps``; the
+    A rows after them are the best poses the restarted chains had found before each restart
+    (distinct basins, so the merged modes stay diverse), scored with ``final_caps`` but not
+    re-optimised.
     """
+    del local_opt
+    if batched:
+        obj = (energy, energy_and_grad)
+    else:
+        obj = batched_objective(energy, energy_and_grad)
     tors_mask = jnp.arange(t_pad) < n_tors
-    lopt = functools.partial(local_opt, max_trials=p.ls_trials, shrink_on_fail=p.ls_shrink)
+    gmask = jnp.concatenate([jnp.ones(6, jnp.float32), tors_mask.astype(jnp.float32)])
     keys = jax.random.split(key, p.n_chains)
     k_start, k_steps = jax.vmap(jax.random.split, out_axes=1)(keys)
     start = jax.vmap(lambda k: random_pose(k, n_tors, t_pad, lo, hi))(k_start)
@@ -215,14 +273,9 @@ def search_ligand(
     n_arch = n_archived(p)
     n_restart = n_restarted(p) if n_arch else 0
 
-    def one_step(k, carry, i):
-        return _chain_step(
-            k, data, n_tors, rg, tors_mask, energy, lopt, p, carry, i, energy_and_grad
-        )
-
     def step(state, i):
         carry, arch = state
-        carry = jax.vmap(one_step, in_axes=(0, 0, None))(k_steps, carry, i)
+        carry = _chain_steps(k_steps, data, n_tors, rg, gmask, obj, p, carry, i)
         if n_restart:
             due = ((i + 1) % p.restart_every == 0) & (i + 1 < p.n_steps)
             new, losers = restart_worst(carry, n_restart)
@@ -237,7 +290,7 @@ def search_ligand(
     if not n_arch:
         return best, best_e
     final_caps = jnp.asarray(p.final_caps, start.dtype)
-    arch_e = jax.vmap(lambda q: energy(q, data, final_caps))(arch)
+    arch_e = obj[0](arch, data, final_caps)
     arch_e = jnp.where(jnp.isfinite(arch_e), arch_e, BIG)
     return jnp.concatenate([best, arch]), jnp.concatenate([best_e, arch_e])
 
