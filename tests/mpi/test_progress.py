@@ -109,4 +109,6 @@ def test_plain_lines_messages_and_a_status_while_ticking():
     t = Progress(2, stream=tty)
     t.status = "compiling"
     t.message("note")
-    assert tty.getvalue().startswith("\r\033[Knote\n\r[") and " | compiling 00:00 " in tty.getvalue()
+    assert (
+        tty.getvalue().startswith("\r\033[Knote\n\r[") and " | compiling 00:00 " in tty.getvalue()
+    )
