@@ -128,18 +128,51 @@ def _mark_compiled(stamp: str | None) -> None:
             pass
 
 
-def _notice(progress: Progress, options, cache_dir: str, group, stamp: str | None) -> None:
+def _notice_text(options, cache_dir: str, group, stamp: str | None) -> str | None:
+    """The compile notice of ``group``'s kernel; None when it is cached already."""
+    name = _bucket_name(group)
+    if stamp is None:
+        return (f"compiling the docking kernel for bucket {name} (not cached: the "
+                "compilation cache is disabled)")  # fmt: skip
+    if os.path.exists(stamp):
+        return None
+    where = compile_dir(options, cache_dir)
+    return f"compiling the docking kernel for bucket {name} (first run only; cached in {where})"
+
+
+def _bucket_name(group) -> str:
     from hpcfold.types import BUCKETS
 
-    where = compile_dir(options, cache_dir)
-    name = BUCKETS[group[0]].name + (" (macrocycle)" if group[1] else "")
-    if stamp is None:
-        progress.message(f"compiling the docking kernel for bucket {name} (not cached: the "
-                         "compilation cache is disabled)")  # fmt: skip
-    elif not os.path.exists(stamp):
-        progress.message(f"compiling the docking kernel for bucket {name} (first run only; "
-                         f"cached in {where})")  # fmt: skip
-    progress.status = f"loading/compiling bucket {name}"
+    return BUCKETS[group[0]].name + (" (macrocycle)" if group[1] else "")
+
+
+def _notice(progress: Progress, options, cache_dir: str, group, stamp: str | None) -> None:
+    text = _notice_text(options, cache_dir, group, stamp)
+    if text:
+        progress.message(text)
+    progress.status = f"loading/compiling bucket {_bucket_name(group)}"
+
+
+def announcing(kernel, options, cache_dir: str, say):
+    """``kernel(records) -> results`` (``engine.dock_ligands`` bound to a context) that first
+    calls ``say(notice)`` for each kernel group of ``records`` this wrapper has not run yet and
+    whose kernel is not in the compilation cache (``hpcfold screen``'s workers log it)."""
+    seen: set = set()
+
+    def run(records):
+        new = {g for g in map(_group, records) if g is not None and g not in seen}
+        stamps = {g: _stamp(options, cache_dir, g) for g in new}
+        for g in sorted(new):
+            text = _notice_text(options, cache_dir, g, stamps[g])
+            if text:
+                say(text)
+        out = kernel(records)
+        for g in new:
+            _mark_compiled(stamps[g])
+        seen.update(new)
+        return out
+
+    return run
 
 
 def _group(rec: LigandRecord) -> tuple[int, bool] | None:
@@ -316,11 +349,10 @@ class _Pool:
                     self.progress.add(1, 1)
         finally:
             for p in self.procs:
-                if p.poll() is None:
-                    try:
-                        p.stdin.close()
-                    except OSError:
-                        pass
+                try:
+                    p.stdin.close()
+                except OSError:
+                    pass  # a dead worker's pipe
             for p in self.procs:
                 try:
                     p.wait(timeout=30)
