@@ -8,9 +8,11 @@
 Vina's command lines and config files work as they are (``apply_config``; Vina's defaults: one
 ligand file without --out writes NAME_out.pdbqt beside it, --batch writes OUT/NAME_out.pdbqt).
 
-All ligands of one call are prepared, then docked together (batched per size bucket). PDBQT
-output: one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output:
-one record per pose named with the ligand id, the score and its terms as SD tags.
+All ligands of one call are prepared, then docked through ``hpcfold.api.Docker``: on ``--cpu``
+worker processes, one core each (0: every core; ``hpcfold.commands.dock_worker``), or in this
+process, batched per size bucket (one ligand, one worker, or an accelerator). PDBQT output:
+one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output: one
+record per pose named with the ligand id, the score and its terms as SD tags.
 """
 
 from __future__ import annotations
@@ -116,10 +118,14 @@ def apply_config(args) -> dict[str, float]:
     for key in UNUSED:
         if getattr(args, key, None) not in (None, False):
             print(f"warning: ignored --{key} ({WHY_IGNORED[key]})", file=sys.stderr)
+    why = ""
+    if args.config:  # the reasons for the keys this file sets
+        from hpcfold.boxes import parse_vina_options, read_config_text
+
+        keys = parse_vina_options(read_config_text(args.config), args.config)
+        why = "; ".join(f"{k}: {WHY_IGNORED[k]}" for k in keys if k in WHY_IGNORED)
     box = apply_vina_config(
-        args, CONFIG_USED, CONFIG_IGNORED, "dock",
-        why_ignored="Vina options hpcfold has no use for: "
-        + "; ".join(f"{k}: {why}" for k, why in WHY_IGNORED.items()),
+        args, CONFIG_USED, CONFIG_IGNORED, "dock", why_ignored=why,
         hint="the search effort is --preset and --exhaustiveness",
         as_list=("ligand", "batch"),
     )  # fmt: skip

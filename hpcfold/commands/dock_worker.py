@@ -50,6 +50,7 @@ from hpcfold.types import (
 
 _OPTION_KEYS = ("preset", "exhaustiveness", "n_steps", "seed", "num_modes", "energy_range",
                 "min_rmsd", "scoring", "weights", "batch_size", "compile_cache")  # fmt: skip
+_COMPILED_KEYS = ("preset", "exhaustiveness", "n_steps", "scoring", "weights", "batch_size")
 
 
 # ------------------------------------------------------------------------- npz records
@@ -114,7 +115,8 @@ def _stamp(options, cache_dir: str, group: tuple[int, bool]) -> str | None:
         return None
     import jax
 
-    what = {k: getattr(options, k) for k in _OPTION_KEYS if k not in ("seed", "compile_cache")}
+    # the options that shape the compiled search (seed, num_modes, ... are runtime values)
+    what = {k: getattr(options, k) for k in _COMPILED_KEYS}
     what.update(group=list(group), jax=importlib.metadata.version("jax"),
                 backend=jax.default_backend())  # fmt: skip
     key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
