@@ -8,9 +8,11 @@
 Vina's command lines and config files work as they are (``apply_config``; Vina's defaults: one
 ligand file without --out writes NAME_out.pdbqt beside it, --batch writes OUT/NAME_out.pdbqt).
 
-All ligands of one call are prepared, then docked together (batched per size bucket). PDBQT
-output: one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output:
-one record per pose named with the ligand id, the score and its terms as SD tags.
+All ligands of one call are prepared, then docked through ``hpcfold.api.Docker``: on ``--cpu``
+worker processes, one core each (0: every core; ``hpcfold.commands.dock_worker``), or in this
+process, batched per size bucket (one ligand, one worker, or an accelerator). PDBQT output:
+one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output: one
+record per pose named with the ligand id, the score and its terms as SD tags.
 """
 
 from __future__ import annotations
@@ -21,24 +23,43 @@ import sys
 
 import numpy as np
 
-from hpcfold.commands.vina_options import BOX_KEYS, VINA_UNUSED, require, resolve_box
+from hpcfold.commands.vina_options import (
+    BOX_KEYS,
+    VINA_UNUSED,
+    parse_bool,
+    require,
+    resolve_box,
+)
 from hpcfold.errors import UserError
-from hpcfold.types import TERMS, DockResult, Failure
+from hpcfold.types import DockResult, Failure
 
 HELP = "dock a few ligands into one receptor (Vina conventions)"
 
 
 # Vina's config-file keys (Vina 1.2 takes every command-line option there too; the command line
-# wins). Used: set the option of the same name when it is not on the command line. Ignored: a
-# warning says so. Anything else (flex, maps, score_only, weight_*, typos) is an error, so no
-# setting is dropped silently.
+# wins). Used: set the option of the same name when it is not on the command line, with Vina's
+# meaning (exhaustiveness scales the effort, 8 = the preset; cpu: worker processes, 0 = all;
+# score_only / local_only: ``hpcfold score``). Ignored: a warning gives the reason
+# (``WHY_IGNORED``). Anything else (flex, maps, weight_*, typos) is an error, so no setting is
+# dropped silently.
 CONFIG_USED = {"receptor": str, "ligand": str, "out": str, "exhaustiveness": int, "seed": int,
-               "num_modes": int, "energy_range": float, "min_rmsd": float,
-               "scoring": str, "batch": str, "dir": str}  # fmt: skip
-# Vina's options without a use here (``VINA_UNUSED``) are accepted on the command line and in
-# the config file, with a warning, so that a Vina command line runs.
-CONFIG_IGNORED = tuple(VINA_UNUSED)
-DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "min_rmsd": 1.0, "scoring": "vina"}
+               "num_modes": int, "energy_range": float, "min_rmsd": float, "cpu": int,
+               "scoring": str, "batch": str, "dir": str, "score_only": parse_bool,
+               "local_only": parse_bool}  # fmt: skip
+# Vina's options without a use here are accepted on the command line and in the config file,
+# with a warning that says why, so that a Vina command line runs.
+UNUSED = {k: v for k, v in VINA_UNUSED.items() if k != "cpu"}
+WHY_IGNORED = {
+    "verbosity": "hpcfold prints its own progress",
+    "max_evals": "the effort is set by --preset and --exhaustiveness, not by evaluations",
+    "spacing": "hpcfold's grid maps are always Vina's default 0.375 A",
+    "write_maps": "hpcfold keeps its grids in --cache-dir, not as AutoDock maps",
+    "force_even_voxels": "hpcfold's grids have Vina's default voxel counts",
+    "no_refine": "hpcfold always refines the poses on explicit receptor atoms",
+}
+CONFIG_IGNORED = tuple(UNUSED)
+DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "min_rmsd": 1.0, "scoring": "vina",
+            "cpu": 0}  # fmt: skip
 
 
 def add_arguments(p) -> None:
@@ -61,7 +82,14 @@ def add_arguments(p) -> None:
     p.add_argument("--autobox-add", "--autobox_add", type=float, default=4.0,
                    help="A added on every side (4)")  # fmt: skip
     p.add_argument("--preset", default=None, help="fast | balanced (default) | thorough")
-    p.add_argument("--exhaustiveness", type=int, help="Monte-Carlo chains per ligand")
+    p.add_argument("--exhaustiveness", type=int,
+                   help="Vina's: effort relative to 8, the preset's (chains x E/8)")  # fmt: skip
+    p.add_argument("--cpu", type=int,
+                   help="worker processes, one core each (0, the default: every core)")  # fmt: skip
+    p.add_argument("--score_only", "--score-only", action="store_true",
+                   help="score the ligand's pose as it is (runs hpcfold score)")  # fmt: skip
+    p.add_argument("--local_only", "--local-only", action="store_true",
+                   help="minimise the pose, then score it (runs hpcfold score --local-only)")  # fmt: skip
     p.add_argument("--n-steps", type=int, help="Monte-Carlo steps per chain")
     p.add_argument("--seed", type=int, help="random seed (0)")
     p.add_argument("--scoring", choices=["vina", "vinardo"], help="vina (default) or vinardo")
@@ -71,7 +99,7 @@ def add_arguments(p) -> None:
     p.add_argument("--min-rmsd", "--min_rmsd", type=float,
                    help="A between output poses (symmetry-corrected; 1)")  # fmt: skip
     p.add_argument("--cache-dir", help="grid and compilation cache (default ~/.cache/hpcfold)")
-    for key, kind in VINA_UNUSED.items():
+    for key, kind in UNUSED.items():
         if kind is None:
             p.add_argument(f"--{key}", action="store_true", help=argparse.SUPPRESS)
         else:
@@ -87,14 +115,18 @@ def apply_config(args) -> dict[str, float]:
     value or a missing receptor / ligand / out."""
     from hpcfold.commands.vina_options import apply_vina_config
 
-    given = [k for k in VINA_UNUSED if getattr(args, k, None) not in (None, False)]
-    if given:
-        print(f"warning: ignored --{', --'.join(given)} (Vina options hpcfold has no use for; "
-              "it sets its effort with --preset and --exhaustiveness)", file=sys.stderr)  # fmt: skip
+    for key in UNUSED:
+        if getattr(args, key, None) not in (None, False):
+            print(f"warning: ignored --{key} ({WHY_IGNORED[key]})", file=sys.stderr)
+    why = ""
+    if args.config:  # the reasons for the keys this file sets
+        from hpcfold.boxes import parse_vina_options, read_config_text
+
+        keys = parse_vina_options(read_config_text(args.config), args.config)
+        why = "; ".join(f"{k}: {WHY_IGNORED[k]}" for k in keys if k in WHY_IGNORED)
     box = apply_vina_config(
-        args, CONFIG_USED, CONFIG_IGNORED, "dock",
-        why_ignored="hpcfold sets its effort with --preset and --exhaustiveness",
-        hint="for score_only / local_only use hpcfold score [--local-only]",
+        args, CONFIG_USED, CONFIG_IGNORED, "dock", why_ignored=why,
+        hint="the search effort is --preset and --exhaustiveness",
         as_list=("ligand", "batch"),
     )  # fmt: skip
     for key, val in DEFAULTS.items():
@@ -102,6 +134,11 @@ def apply_config(args) -> dict[str, float]:
             setattr(args, key, val)
     if not args.min_rmsd >= 0:
         raise UserError(f"min_rmsd must be >= 0, got {args.min_rmsd}")
+    if args.cpu < 0:
+        raise UserError(f"--cpu must be >= 0 (0 = every core), got {args.cpu}")
+    if args.score_only or args.local_only:  # Vina's modes without a search: hpcfold score
+        require(args, ("receptor", "ligand"))
+        return box
     if args.batch:  # Vina's batch mode: one output per ligand file, in --dir
         if args.ligand or args.out:
             raise UserError("--batch goes with --dir, not with --ligand / --out")
@@ -126,17 +163,10 @@ def _out_name(path: str, folder: str | None = None) -> str:
 
 
 def read_ligands(paths: list[str]) -> list:
-    """LigandRecord or Failure per record of every file (prepared with hpcfold's chem layer)."""
-    from hpcfold.chem.prepare import PrepOptions, prepare_record
-    from hpcfold.chem.readers import iter_records
+    """LigandRecord or Failure per record of every file (``api.prepare_ligands``)."""
+    from hpcfold import api
 
-    opts = PrepOptions()
-    items = []
-    for path in paths:
-        if not os.path.isfile(path):
-            raise UserError(f"ligand file not found: {path}")
-        for raw in iter_records(path):
-            items.append(prepare_record(raw, opts))
+    items = [it for path in paths for it in api.prepare_ligands(path)]
     if not items:
         raise UserError("no ligand records in " + ", ".join(paths))
     return items
@@ -147,14 +177,6 @@ def _rmsds(res: DockResult, rec) -> tuple[np.ndarray, np.ndarray]:
     from hpcfold.dock.cluster import vina_rmsd_bounds
 
     return vina_rmsd_bounds(res.coords, res.coords[0], rec.ad_types)
-
-
-def _rmsd_to_best(res: DockResult, rec) -> np.ndarray:
-    """Symmetry-corrected heavy-atom RMSD of every mode to the best one."""
-    from hpcfold.dock.cluster import sym_rmsd
-
-    h = res.coords[:, rec.heavy_index]
-    return sym_rmsd(h, h[0], rec.automorphisms)
 
 
 def format_pdbqt(rec, res: DockResult, first_model: int) -> str:
@@ -186,29 +208,48 @@ def format_table(rec, res: DockResult) -> str:
 
 
 def format_sdf(rec, res: DockResult) -> str:
+    """One SDF record per pose, with the API's pose properties as tags (``api.POSE_TAGS``)."""
+    from hpcfold import api
     from hpcfold.chem.sdf import write_pose_sdf
 
-    to_best = _rmsd_to_best(res, rec)
-    parts = []
-    for m in range(len(res.affinity)):
-        tags = {
-            "hpcfold_affinity": f"{res.affinity[m]:.3f}",
-            "hpcfold_mode": str(m + 1),
-            "hpcfold_inter": f"{res.inter[m]:.3f}",
-            "hpcfold_intra": f"{res.intra[m]:.3f}",
-            "hpcfold_rmsd_to_best": f"{to_best[m]:.3f}",
-        }
-        tags.update({f"hpcfold_{t}": f"{res.terms[m, k]:.4f}" for k, t in enumerate(TERMS)})
-        parts.append(write_pose_sdf(rec, res.coords[m], rec.lig_id, tags))
-    return "".join(parts)
+    to_best = api.rmsd_to_best(rec, res)
+    return "".join(
+        write_pose_sdf(rec, res.coords[m], rec.lig_id, api.pose_tags(res, m, to_best[m]))
+        for m in range(len(res.affinity))
+    )
+
+
+def _score(args, config_box: dict[str, float]) -> int:
+    """``--score_only`` / ``--local_only``: ``hpcfold score`` on the same receptor, pose and box
+    (Vina's modes that run no search)."""
+    from hpcfold.commands import score
+
+    if len(args.ligand) != 1:
+        raise UserError("--score_only / --local_only score one ligand file")
+    if args.batch:
+        raise UserError("--score_only / --local_only take --ligand, not --batch")
+    given = [args.center, args.size, args.autobox_ligand, *(getattr(args, k) for k in BOX_KEYS)]
+    center = size = None
+    if config_box or any(v is not None for v in given):  # else score's box around the poses
+        box = resolve_box(args, config_box)
+        center, size = list(box.center), list(box.size)
+    grids = os.path.join(args.cache_dir, "grids") if args.cache_dir else None
+    ns = argparse.Namespace(
+        receptor=args.receptor, ligand=args.ligand[0], config=None, center=center, size=size,
+        **dict.fromkeys(BOX_KEYS), scoring=args.scoring, score_only=args.score_only,
+        local_only=args.local_only, json=False, out=args.out if args.local_only else None,
+        grid_cache=grids,
+    )  # fmt: skip
+    return score.main(ns)
 
 
 def main(args) -> int:
+    from hpcfold import api
     from hpcfold.boxes import volume_warning
-    from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock.engine import PRESETS, SearchOptions, dock_ligands, make_context
 
     config_box = apply_config(args)
+    if args.score_only or args.local_only:
+        return _score(args, config_box)
     files = args.batch or args.ligand
     outs = [_out_name(f, args.dir) for f in files] if args.batch else [args.out] * len(files)
     if args.out and not args.out.lower().endswith((".pdbqt", ".sdf")):
@@ -226,15 +267,15 @@ def main(args) -> int:
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise UserError(f"cannot write the output to {folder}: not a writable folder "
                             "(give --out elsewhere)")  # fmt: skip
+    from hpcfold.dock.presets import PRESETS
+
     if args.preset is not None and args.preset not in PRESETS:
         raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     for name in ("exhaustiveness", "n_steps", "num_modes"):
         val = getattr(args, name)
         if val is not None and val < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
-    if not os.path.isfile(args.receptor):
-        raise UserError(f"receptor not found: {args.receptor}")
-    receptor = read_receptor(args.receptor)
+    receptor = api.load_receptor(args.receptor)
     box = resolve_box(args, config_box)
     warning = volume_warning(box, "a box around the binding site (--autobox-ligand) or "
                              "--preset thorough helps")  # fmt: skip
@@ -243,23 +284,16 @@ def main(args) -> int:
     per_file = [read_ligands([f]) for f in files]
     items = [it for group in per_file for it in group]
     out_of = [o for o, group in zip(outs, per_file, strict=True) for _ in group]
-    kw = {} if args.preset is None else {"preset": args.preset}
-    opts = SearchOptions(
-        exhaustiveness=args.exhaustiveness, n_steps=args.n_steps, seed=args.seed,
-        num_modes=args.num_modes, energy_range=args.energy_range, min_rmsd=args.min_rmsd,
-        scoring=args.scoring, **kw,
+    docker = api.Docker(
+        receptor, box, preset=args.preset, exhaustiveness=args.exhaustiveness,
+        n_steps=args.n_steps, seed=args.seed, num_modes=args.num_modes,
+        energy_range=args.energy_range, min_rmsd=args.min_rmsd, scoring=args.scoring,
+        cache_dir=args.cache_dir, cpu=args.cpu, progress=True,
     )  # fmt: skip
-    ctx = make_context(receptor, box, opts, cache_dir=args.cache_dir)
-    records = [it for it in items if not isinstance(it, Failure)]
-    docked = iter(dock_ligands(ctx, records))
-    results = [it if isinstance(it, Failure) else (it, next(docked)) for it in items]
+    docked = docker.dock_records(items)
     texts: dict[str, list[str]] = {o: [] for o in outs}
     n_ok, model = 0, dict.fromkeys(outs, 1)
-    for item, out in zip(results, out_of, strict=True):
-        if isinstance(item, Failure):
-            print(f"{item.lig_id}: {item.reason.name}: {item.message}", file=sys.stderr)
-            continue
-        rec, res = item
+    for rec, res, out in zip(items, docked, out_of, strict=True):
         if isinstance(res, Failure):
             print(f"{res.lig_id}: {res.reason.name}: {res.message}", file=sys.stderr)
             continue

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 
 import numpy as np
@@ -124,100 +123,28 @@ def check_in_box(records, box) -> None:
         )
 
 
-def _read_pdbqt(path: str) -> list[LigandRecord | Failure]:
-    from hpcfold.chem.pdbqt import parse_ligand_pdbqt, split_models
-    from hpcfold.types import Reason
-
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        text = fh.read()
-    name = os.path.splitext(os.path.basename(path))[0]
-    out: list[LigandRecord | Failure] = []
-    for k, body in enumerate(split_models(text)):
-        lig_id = f"{name}#{k + 1}"
-        try:
-            out.append(parse_ligand_pdbqt(body, lig_id, f"{path}:MODEL {k + 1}"))
-        except ValueError as exc:
-            out.append(Failure(lig_id, f"{path}:MODEL {k + 1}", "", Reason.PARSE_ERROR, str(exc)))
-    if not out:
-        raise UserError(f"{path}: no ligand found")
-    return out
-
-
-def _read_sdf(path: str) -> list[LigandRecord | Failure]:
-    from rdkit import Chem
-
-    from hpcfold.chem.prepare import PrepOptions, prepare_mol
-    from hpcfold.types import Reason
-
-    out: list[LigandRecord | Failure] = []
-    opts = PrepOptions()
-    supplier = Chem.SDMolSupplier(path, removeHs=False, sanitize=True)
-    for k, mol in enumerate(supplier):
-        src = f"{path}:record {k + 1}"
-        if mol is None:
-            out.append(Failure(f"record{k + 1}", src, "", Reason.PARSE_ERROR, "unreadable record"))
-            continue
-        name = mol.GetProp("_Name") if mol.HasProp("_Name") and mol.GetProp("_Name") else None
-        out.append(prepare_mol(mol, name or f"record{k + 1}", src, opts, keep_coords=True))
-    if not out:
-        raise UserError(f"{path}: no records")
-    return out
-
-
 def read_poses(path: str) -> list[LigandRecord | Failure]:
-    """Ligand poses of a .pdbqt or .sdf file, one entry per MODEL / record."""
-    if not os.path.isfile(path):
-        raise UserError(f"ligand file not found: {path}")
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix == ".pdbqt":
-        return _read_pdbqt(path)
-    if suffix in (".sdf", ".mol"):
-        return _read_sdf(path)
-    raise UserError(f"unsupported ligand format {suffix!r}: use .pdbqt or .sdf")
+    """Ligand poses of a .pdbqt or .sdf file, one entry per MODEL / record (``api.read_poses``)."""
+    from hpcfold import api
+
+    return api.read_poses(path)
 
 
 def score_records(
     records, receptor, box, scoring="vina", weights=None, local_only=False, cache_dir=None
 ):
-    """Score LigandRecords on explicit receptor atoms (``local_only``: minimise first, see
-    ``optimize.local_only``). Returns (rows, coords): per record a dict with affinity, inter,
-    intra and TERMS (floats), and the (n, 3) final coordinates."""
-    import jax
+    """``api.score_records``: (rows, coords) of LigandRecords scored at their coordinates."""
+    from hpcfold import api
 
-    from hpcfold.boxes import box_bounds
-    from hpcfold.dock import batch, grids, kinematics, optimize, tables
-
-    params = tables.make_params(scoring, weights)
-    tb = tables.build_tables(params)
-    lig = batch.pad_to_common(records)
-    rec = batch.receptor_arrays(receptor, box, pad_multiple=256)
-    lo, hi, _ = box_bounds(box)
-    if local_only:
-        poses = jax.vmap(kinematics.identity_pose)(lig)
-        steps = optimize.default_max_steps(lig.n_atoms)
-        grid = grids.cached_grid(receptor, box, params, cache_dir)
-        _, coords = optimize.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
-        coords_lo = None
-    else:  # the file's 3-decimal coordinates, split for double-like distances
-        coords, coords_lo = batch.split_coords(lig.coords)
-    aff, inter, intra, terms = (
-        np.asarray(a) for a in optimize.score_poses(coords, lig, rec, tb, lo, hi, coords_lo)
-    )
-    coords = np.asarray(coords)
-    rows = []
-    for k in range(len(records)):
-        row = {"affinity": float(aff[k]), "inter": float(inter[k]), "intra": float(intra[k])}
-        row.update({t: float(terms[k, j]) for j, t in enumerate(TERMS)})
-        rows.append(row)
-    return rows, [coords[k, : r.n_atoms] for k, r in enumerate(records)]
+    return api.score_records(records, receptor, box, scoring, weights, local_only, cache_dir)
 
 
 def main(args) -> int:
-    from hpcfold.chem.receptor import read_receptor
+    from hpcfold import api
 
     config_box = apply_config(args)
     items = read_poses(args.ligand)
-    receptor = read_receptor(args.receptor)
+    receptor = api.load_receptor(args.receptor)
     ok = [it for it in items if isinstance(it, LigandRecord)]
     box = _box(args, ok, config_box, [it for it in items if isinstance(it, Failure)])
     check_in_box(ok, box)

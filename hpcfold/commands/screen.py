@@ -164,7 +164,11 @@ def _kernel_factory(cfg: ScreenConfig, box: Box, bind):
             ctx = engine.make_context(receptor, box, options, cache_dir=cfg.device.compile_cache)
         except ValueError as exc:  # unknown preset, bad scoring
             raise UserError(f"search: {exc}") from None
-        return functools.partial(engine.dock_ligands, ctx), device
+        from hpcfold.commands.dock_worker import announcing  # the compile notice, logged
+
+        cache = cfg.device.compile_cache or engine.default_cache_dir()
+        return announcing(functools.partial(engine.dock_ligands, ctx), options, cache,
+                          LOG.info), device  # fmt: skip
 
     return make
 

@@ -3,7 +3,8 @@
 Uni-Dock's lesson holds on CPU too: many short Monte-Carlo chains find Vina's poses at a small
 fraction of Vina's default effort (8 chains of ~10^4 steps). Keys:
 
-- ``n_chains``: chains per ligand (Vina's exhaustiveness; ``--exhaustiveness`` overrides it).
+- ``n_chains``: chains per ligand at Vina's default exhaustiveness 8 (``--exhaustiveness E``
+  scales them by E/8, ``resolve``).
 - ``n_steps``: Monte-Carlo steps per chain (``--n-steps`` overrides it).
 - ``opt_iters``: BFGS iterations per local optimisation inside a chain (Vina: (25+atoms)/3).
 - ``final_iters``: BFGS iterations re-optimising each chain's best pose (cap v = 1000).
@@ -70,15 +71,22 @@ def resolve(
 ) -> tuple[SearchParams, int]:
     """(SearchParams, refine_iters) for a preset name with Vina-style overrides.
 
+    ``exhaustiveness`` has Vina's meaning, the search effort relative to Vina's default 8: the
+    preset's ``n_chains * exhaustiveness / 8`` chains (rounded half up, at least 1), so 8 is the
+    preset itself, bit for bit, and 16 doubles its chains. ``n_steps`` replaces the preset's
+    Monte-Carlo steps per chain.
+
     Raises ValueError for an unknown preset or a non-positive override.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     cfg = dict(PRESETS[preset])
-    for key, val in (("n_chains", exhaustiveness), ("n_steps", n_steps)):
-        if val is not None:
-            if int(val) < 1:
-                raise ValueError(f"{key} must be >= 1, got {val}")
-            cfg[key] = int(val)
+    for key, val in (("exhaustiveness", exhaustiveness), ("n_steps", n_steps)):
+        if val is not None and int(val) < 1:
+            raise ValueError(f"{key} must be >= 1, got {val}")
+    if exhaustiveness is not None:
+        cfg["n_chains"] = max(1, (cfg["n_chains"] * int(exhaustiveness) + 4) // 8)
+    if n_steps is not None:
+        cfg["n_steps"] = int(n_steps)
     refine_iters = cfg.pop("refine_iters")
     return SearchParams(**cfg), refine_iters

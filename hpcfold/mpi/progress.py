@@ -1,16 +1,24 @@
-"""Rank 0 progress: a live bar on a terminal, periodic log lines otherwise, a per-rank table."""
+"""Progress of ``screen`` (rank 0) and ``dock``: a live bar on a terminal, periodic plain lines
+otherwise (log lines for ``screen``, whose logs carry rank and time), a per-rank table."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import time
 
 LOG = logging.getLogger("hpcfold")
 
 
 class Progress:
-    """Counts ligands done/failed out of ``total``; ``initial`` were done by an earlier run."""
+    """Counts ligands done/failed out of ``total``; ``initial`` were done by an earlier run.
+
+    ``plain``: off a terminal, write the lines to ``stream`` instead of the ``hpcfold`` log.
+    ``enabled=False``: only ``message`` lines are written. ``status``: text shown after the
+    counts (e.g. what is compiling); ``ticking()`` redraws the line from a thread meanwhile, so
+    a long compilation shows a spinner and its elapsed time."""
 
     def __init__(
         self,
@@ -20,6 +28,8 @@ class Progress:
         interval: float = 10.0,
         stream=None,
         clock=time.monotonic,
+        plain: bool = False,
+        enabled: bool = True,
     ):
         self.total, self.initial = total, initial
         self.done, self.failed = initial, initial_failed
@@ -29,6 +39,17 @@ class Progress:
         self.clock = clock
         self.t0 = clock()
         self.last = self.t0
+        self.plain, self.enabled = plain, enabled
+        self._status, self._since, self._spin, self._lock = "", self.t0, 0, threading.Lock()
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @status.setter
+    def status(self, text: str) -> None:
+        if text != self._status:
+            self._status, self._since = text, self.clock()
 
     def add(self, n_items: int, n_failed: int) -> None:
         """``n_items`` ligands more are accounted for, ``n_failed`` of them failed."""
@@ -45,28 +66,62 @@ class Progress:
         left = self.total - self.done
         eta = _fmt_time(left / rate) if rate > 0 else "--:--"
         pct = 100.0 * self.done / self.total if self.total else 100.0
+        status = (
+            f" | {self._status} {_fmt_time(self.clock() - self._since)}" if self._status else ""
+        )
         return (
             f"{self.done}/{self.total} ligands ({pct:5.1f}%) {rate:7.2f} lig/s "
-            f"ETA {eta} failed {self.failed}"
+            f"ETA {eta} failed {self.failed}{status}"
         )
 
     def tick(self, force: bool = False) -> None:
-        now = self.clock()
-        if not force and now - self.last < self.interval:
-            return
-        self.last = now
-        if self.tty:
-            width = 30
-            filled = int(width * self.done / self.total) if self.total else width
-            bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r[{bar}] {self.line()}")
+        with self._lock:
+            now = self.clock()
+            if not self.enabled or (not force and now - self.last < self.interval):
+                return
+            self.last = now
+            if self.tty:
+                width = 30
+                filled = int(width * self.done / self.total) if self.total else width
+                bar = "#" * filled + "-" * (width - filled)
+                self._spin += 1
+                spin = " " + "|/-\\"[self._spin % 4] if self._status else ""
+                self.stream.write(f"\r[{bar}] {self.line()}{spin}\033[K")
+                self.stream.flush()
+            elif self.plain:
+                self.stream.write(f"progress: {self.line()}\n")
+                self.stream.flush()
+            else:
+                LOG.info("progress: %s", self.line())
+
+    def message(self, text: str) -> None:
+        """A line of its own (above the bar on a terminal), shown even when not ``enabled``."""
+        with self._lock:
+            self.stream.write(("\r\033[K" if self.tty and self.enabled else "") + text + "\n")
             self.stream.flush()
-        else:
-            LOG.info("progress: %s", self.line())
+        self.tick(force=True)
+
+    @contextlib.contextmanager
+    def ticking(self, period: float = 0.2):
+        """Redraw the bar every ``period`` s (plain lines every ``interval``) in a thread while
+        the body runs, e.g. while the main thread waits on a compilation."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(period):
+                self.tick()
+
+        thread = threading.Thread(target=run, name="hpcfold-progress", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
 
     def close(self) -> None:
         self.tick(force=True)
-        if self.tty:
+        if self.tty and self.enabled:
             self.stream.write("\n")
             self.stream.flush()
 

@@ -54,7 +54,7 @@ def small_screen(tmp_path_factory) -> SmallScreen:
         "features: lib.h5\n"
         "output: results.h5\n"
         "chunk_size: 4\n"
-        "search: {preset: fast, exhaustiveness: 4, seed: 0}\n"
+        "search: {preset: fast, exhaustiveness: 1, seed: 0}\n"
         f"device: {{mode: cpu, compile_cache: {cache_dir}}}\n"
     )
     _hpcfold(["screen", "screen.yaml"], d)

@@ -79,3 +79,36 @@ def test_rank_table():
     head, row = table.splitlines()
     assert "busy%" in head and row.split()[:5] == ["2", "n1", "cpu:1", "7", "2"]
     assert "97.5" in row
+
+
+def test_plain_lines_messages_and_a_status_while_ticking():
+    """``dock``'s use: plain lines on a stream that is not a terminal, messages of their own,
+    and a status (what compiles) redrawn with its elapsed time by the ticking thread."""
+    import time
+
+    out = io.StringIO()
+    p = Progress(4, interval=0.01, stream=out, plain=True)
+    p.message("compiling the docking kernel for bucket a24t8")
+    p.status = "compiling bucket a24t8"
+    with p.ticking(period=0.01):
+        time.sleep(0.1)
+    p.status = ""
+    p.add(4, 1)
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "compiling the docking kernel for bucket a24t8"
+    assert any(ln.endswith("| compiling bucket a24t8 00:00") for ln in lines[1:])
+    assert lines[-1].startswith("progress: 4/4 ligands (100.0%)") and "failed 1" in lines[-1]
+    quiet = io.StringIO()
+    q = Progress(2, stream=quiet, plain=True, enabled=False)
+    q.add(2, 0)
+    q.message("compiling")
+    q.close()
+    assert quiet.getvalue() == "compiling\n"
+    tty = Tty()
+    t = Progress(2, stream=tty)
+    t.status = "compiling"
+    t.message("note")
+    assert (
+        tty.getvalue().startswith("\r\033[Knote\n\r[") and " | compiling 00:00 " in tty.getvalue()
+    )
