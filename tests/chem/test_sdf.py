@@ -62,15 +62,37 @@ def test_pose_with_a_torsion_change_keeps_ch_bonds():
 
 
 def test_pdbqt_input_ligand_gets_an_sdf(shared_data):
-    """A PDBQT without meeko's REMARK SMILES: an SDF of its atoms and inferred single bonds."""
+    """A PDBQT without meeko's REMARK SMILES: the molecule perceived from its geometry, with
+    every hydrogen, the file's atoms at the pose."""
     raw = next(iter_records(shared_data / "redock42" / "1hnn" / "ligand_xray.pdbqt"))
     rec = prepare_record(raw, OPTS)
     assert rec.molblock == ""
     text = write_pose_sdf(rec, rec.coords, "1hnn", {"affinity": -8.5})
     mol = _read(text)
-    assert mol.GetNumAtoms() == rec.n_atoms
-    np.testing.assert_allclose(mol.GetConformer().GetPositions(), rec.coords, atol=1e-3)
+    assert Chem.MolToSmiles(Chem.RemoveHs(mol)) == "NS(=O)(=O)c1ccc2c(c1)C[NH2+]CC2"
+    np.testing.assert_allclose(mol.GetConformer().GetPositions()[: rec.n_atoms], rec.coords,
+                               atol=1e-3)  # fmt: skip
     assert "M  CHG  1" in text  # the protonated ring NH2+
+
+
+@pytest.mark.parametrize("lig_id", ["$$$$", "$$$$x", "M  END", "> <a>", "a\n$$$$\nb"])
+def test_ids_that_break_sdf_are_escaped(lig_id):
+    from hpcfold.chem.sdf import sdf_name
+
+    rec = prepare_record(RawRecord("smiles", "CCO", lig_id, "t:1", 0), OPTS)
+    text = write_pose_sdf(rec, rec.coords, lig_id, {"hpcfold_ligand_id": lig_id, "x": "$$$$"})
+    suppl = Chem.SDMolSupplier()
+    suppl.SetData(text + text, removeHs=False)
+    mols = list(suppl)
+    assert len(mols) == 2 and all(m is not None for m in mols)  # one record each, not split
+    assert mols[0].GetProp("_Name") == sdf_name(lig_id)
+    assert "\n" not in sdf_name(lig_id) and not sdf_name(lig_id).startswith(("$$$$", "M  END", ">"))
+    assert (
+        mols[0].GetProp("hpcfold_ligand_id")
+        == " ".join(lig_id.splitlines()).replace("$$$$", "_$$$$", 1)
+        if lig_id.startswith("$$$$")
+        else True
+    )
 
 
 def test_bad_coordinates_are_rejected():
@@ -97,7 +119,9 @@ def test_pdbqt_macrocycle_comes_out_closed_without_glue_atoms():
     rec = parse_ligand_pdbqt(path.read_text(), "macro", str(path))
     text = write_pose_sdf(rec, rec.coords, "macro", {})
     mol = Chem.MolFromMolBlock(text.split("$$$$")[0], sanitize=False, removeHs=False)
-    assert mol.GetNumAtoms() == rec.n_atoms - 2
+    kept = [k for k in range(rec.n_atoms) if k not in (24, 27)]  # the G0 pseudo-atoms
+    np.testing.assert_allclose(mol.GetConformer().GetPositions()[: len(kept)], rec.coords[kept],
+                               atol=1e-3)  # fmt: skip
     assert all(a.GetSymbol() in ("C", "N", "O", "H") for a in mol.GetAtoms())
     assert mol.GetBondBetweenAtoms(23, 25) is not None  # CG24-CG27 (G25 left out)
     Chem.FastFindRings(mol)
