@@ -8,9 +8,9 @@
 Vina's command lines and config files work as they are (``apply_config``; Vina's defaults: one
 ligand file without --out writes NAME_out.pdbqt beside it, --batch writes OUT/NAME_out.pdbqt).
 
-All ligands of one call are prepared, then docked together (batched per size bucket). PDBQT
-output: one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output:
-one record per pose named with the ligand id, the score and its terms as SD tags.
+All ligands of one call are prepared, then docked together (batched per size bucket). Output goes
+through the writer registry (``hpcfold.report.writers``), as for ``export``: PDBQT with Vina's
+remarks, SDF with one documented tag set.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from hpcfold.commands.vina_options import BOX_KEYS, VINA_UNUSED, require, resolve_box
 from hpcfold.errors import UserError
-from hpcfold.types import TERMS, DockResult, Failure
+from hpcfold.types import DockResult, Failure
 
 HELP = "dock a few ligands into one receptor (Vina conventions)"
 
@@ -149,32 +149,6 @@ def _rmsds(res: DockResult, rec) -> tuple[np.ndarray, np.ndarray]:
     return vina_rmsd_bounds(res.coords, res.coords[0], rec.ad_types)
 
 
-def _rmsd_to_best(res: DockResult, rec) -> np.ndarray:
-    """Symmetry-corrected heavy-atom RMSD of every mode to the best one."""
-    from hpcfold.dock.cluster import sym_rmsd
-
-    h = res.coords[:, rec.heavy_index]
-    return sym_rmsd(h, h[0], rec.automorphisms)
-
-
-def format_pdbqt(rec, res: DockResult, first_model: int) -> str:
-    from hpcfold.chem.pdbqt import write_pose_pdbqt
-
-    lb, ub = _rmsds(res, rec)
-    parts = []
-    for m in range(len(res.affinity)):
-        remarks = [
-            f"REMARK VINA RESULT: {res.affinity[m]:9.3f} {lb[m]:10.3f} {ub[m]:10.3f}",
-            f"REMARK INTER + INTRA:    {res.inter[m] + res.intra[m]:12.3f}",
-            f"REMARK INTER:            {res.inter[m]:12.3f}",
-            f"REMARK INTRA:            {res.intra[m]:12.3f}",
-            f"REMARK NAME = {rec.lig_id}",
-        ]
-        body = write_pose_pdbqt(rec, res.coords[m], remarks)
-        parts.append(f"MODEL {first_model + m}\n{body}ENDMDL\n")
-    return "".join(parts)
-
-
 def format_table(rec, res: DockResult) -> str:
     """Vina's table of modes: affinity and Vina's rmsd l.b. / u.b. to the best mode."""
     lb, ub = _rmsds(res, rec)
@@ -185,22 +159,16 @@ def format_table(rec, res: DockResult) -> str:
     return "\n".join(rows) + "\n"
 
 
-def format_sdf(rec, res: DockResult) -> str:
-    from hpcfold.chem.sdf import write_pose_sdf
+def ligand_output(rec, res: DockResult):
+    """One docked ligand as input of the output writers (``hpcfold.report.writers``)."""
+    from hpcfold.report.writers import LigandOutput
+    from hpcfold.store.results_view import clash_flag
 
-    to_best = _rmsd_to_best(res, rec)
-    parts = []
-    for m in range(len(res.affinity)):
-        tags = {
-            "hpcfold_affinity": f"{res.affinity[m]:.3f}",
-            "hpcfold_mode": str(m + 1),
-            "hpcfold_inter": f"{res.inter[m]:.3f}",
-            "hpcfold_intra": f"{res.intra[m]:.3f}",
-            "hpcfold_rmsd_to_best": f"{to_best[m]:.3f}",
-        }
-        tags.update({f"hpcfold_{t}": f"{res.terms[m, k]:.4f}" for k, t in enumerate(TERMS)})
-        parts.append(write_pose_sdf(rec, res.coords[m], rec.lig_id, tags))
-    return "".join(parts)
+    lb, ub = _rmsds(res, rec)
+    return LigandOutput(
+        rec.lig_id, res.affinity, res.inter, res.intra, res.terms, clash_flag(res.affinity),
+        record=rec, coords=res.coords, rmsd_lb=lb, rmsd_ub=ub, smiles=rec.smiles,
+    )  # fmt: skip
 
 
 def main(args) -> int:
@@ -253,29 +221,32 @@ def main(args) -> int:
     records = [it for it in items if not isinstance(it, Failure)]
     docked = iter(dock_ligands(ctx, records))
     results = [it if isinstance(it, Failure) else (it, next(docked)) for it in items]
-    texts: dict[str, list[str]] = {o: [] for o in outs}
-    n_ok, model = 0, dict.fromkeys(outs, 1)
-    for item, out in zip(results, out_of, strict=True):
-        if isinstance(item, Failure):
-            print(f"{item.lig_id}: {item.reason.name}: {item.message}", file=sys.stderr)
-            continue
-        rec, res = item
-        if isinstance(res, Failure):
-            print(f"{res.lig_id}: {res.reason.name}: {res.message}", file=sys.stderr)
-            continue
-        n_ok += 1
-        if out.lower().endswith(".sdf"):
-            texts[out].append(format_sdf(rec, res))
-        else:
-            texts[out].append(format_pdbqt(rec, res, model[out]))
-            model[out] += len(res.affinity)
-        print(f"{rec.lig_id}: {len(res.affinity)} modes, best {res.affinity[0]:.3f} kcal/mol")
-        print(format_table(rec, res))
-    for out, text in texts.items():
-        tmp = out + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write("".join(text))
-        os.replace(tmp, out)
+    from hpcfold.report.writers import open_writer
+
+    writers = {o: open_writer(o) for o in outs}
+    n_ok = 0
+    try:
+        for item, out in zip(results, out_of, strict=True):
+            if isinstance(item, Failure):
+                print(f"{item.lig_id}: {item.reason.name}: {item.message}", file=sys.stderr)
+                continue
+            rec, res = item
+            if isinstance(res, Failure):
+                print(f"{res.lig_id}: {res.reason.name}: {res.message}", file=sys.stderr)
+                continue
+            n_ok += 1
+            refused = writers[out].write(ligand_output(rec, res))
+            if refused:
+                print(f"{rec.lig_id}: no SDF (bond orders not known for sure: {refused}); "
+                      f"written to {writers[out].refused_path}", file=sys.stderr)  # fmt: skip
+            print(f"{rec.lig_id}: {len(res.affinity)} modes, best {res.affinity[0]:.3f} kcal/mol")
+            print(format_table(rec, res))
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    for w in writers.values():
+        w.close()
     where = args.dir if args.batch else args.out
     print(f"wrote {n_ok}/{len(items)} docked ligands to {where}")
     return 0 if n_ok == len(items) else 1
