@@ -15,6 +15,7 @@ carbons bonded again. Tags follow ``M  END`` as ``> <key>`` data items; the reco
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -71,7 +72,7 @@ def _fmt(value) -> str:
 def _tags_block(tags: Mapping[str, object]) -> str:
     out = []
     for key, value in tags.items():
-        out.append(f"> <{key}>\n{_tag_text(value)}\n")
+        out.append(f"> <{key}>\n{tag_text(value)}\n")
     return "\n".join(out) + ("\n" if out else "")
 
 
@@ -79,17 +80,23 @@ def sdf_name(lig_id: str) -> str:
     """The record name (first line) for a ligand id: one line, at most 80 characters, and never
     a line an SD parser reads as a record end or a data item (``$$$$``, ``M  END``, ``>``):
     newlines and tabs become spaces, and a name starting with ``$$$$``, ``M  END`` or ``>`` gets
-    a leading ``_``. The id as given is kept in the ``hpcfold_ligand_id`` tag."""
+    a leading ``_``. The id as given is kept in the ``hpcfold_ligand_id`` tag (``tag_text``)."""
     name = " ".join(str(lig_id).replace("\t", " ").splitlines()) or "_"
     if name.startswith(("$$$$", "M  END", ">")):
         name = "_" + name
     return name[:80]
 
 
-def _tag_text(value) -> str:
-    """A data item's value as one line that cannot end the item or the record."""
-    text = " ".join(_fmt(value).splitlines())
-    return "_" + text if text.startswith(("$$$$", ">")) else text
+def tag_text(value) -> str:
+    """A data item's value as one line that cannot end the item or the record: as it is, or
+    JSON-quoted (``json.loads`` gives it back) when it holds a line break or starts with
+    ``$$$$``, ``>``, ``M  END`` or ``"``."""
+    text = _fmt(value)
+    if any(c in text for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029") or text.startswith(
+        ("$$$$", ">", "M  END", '"')
+    ):
+        return json.dumps(text)
+    return text
 
 
 def write_pose_sdf(

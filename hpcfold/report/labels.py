@@ -37,19 +37,32 @@ def parse_label(value: str) -> bool:
     raise UserError(f"unknown activity label {value!r} (use active/decoy or 1/0)")
 
 
+def is_label(value: str) -> bool:
+    """Whether ``value`` is an activity label ``parse_label`` reads."""
+    try:
+        parse_label(value)
+    except UserError:
+        return False
+    return True
+
+
 def read_labels_csv(path: str) -> dict[str, bool]:
-    """``id,label`` rows (a header line ``id,label`` is optional) -> {ligand id: is active}."""
+    """``id,label`` rows -> {ligand id: is active}. The first row is a header exactly when its
+    second column is not a label (``id,label``, ``name,activity``); ``A1,active`` is data."""
     if not os.path.exists(path):
         raise UserError(f"labels file {path} not found")
     out: dict[str, bool] = {}
+    first = True
     with open(path, newline="", encoding="utf-8") as fh:
         for n, row in enumerate(csv.reader(fh)):
             if not row or not row[0].strip() or row[0].startswith("#"):
                 continue
             if len(row) < 2:
                 raise UserError(f"{path}:{n + 1}: expected 'id,label', got {','.join(row)!r}")
-            if n == 0 and row[1].strip().lower() in ("label", "activity", "active"):
+            if first and not is_label(row[1]):
+                first = False
                 continue  # header
+            first = False
             out[row[0].strip()] = parse_label(row[1])
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from rdkit import Chem
@@ -40,7 +42,7 @@ def test_pose_of_smiles_ligand_rigid_motion(tmp_path):
     suppl.SetData(text, removeHs=False)
     m = next(iter(suppl))
     assert m.GetProp("affinity") == "-7.250" and m.GetProp("mode") == "1"
-    assert m.GetProp("note") == "a b"
+    assert json.loads(m.GetProp("note")) == "a\nb"  # JSON-quoted: one line
 
 
 def test_pose_with_a_torsion_change_keeps_ch_bonds():
@@ -75,24 +77,23 @@ def test_pdbqt_input_ligand_gets_an_sdf(shared_data):
     assert "M  CHG  1" in text  # the protonated ring NH2+
 
 
-@pytest.mark.parametrize("lig_id", ["$$$$", "$$$$x", "M  END", "> <a>", "a\n$$$$\nb"])
-def test_ids_that_break_sdf_are_escaped(lig_id):
+@pytest.mark.parametrize("lig_id", ["$$$$", "$$$$x", "M  END", "> <a>", "a\n$$$$\nb", '"q"'])
+def test_ids_that_break_sdf_are_escaped_and_kept(lig_id):
+    import json
+
     from hpcfold.chem.sdf import sdf_name
 
-    rec = prepare_record(RawRecord("smiles", "CCO", lig_id, "t:1", 0), OPTS)
-    text = write_pose_sdf(rec, rec.coords, lig_id, {"hpcfold_ligand_id": lig_id, "x": "$$$$"})
+    rec = prepare_record(RawRecord("smiles", "CCO", "x", "t:1", 0), OPTS)
+    text = write_pose_sdf(rec, rec.coords, lig_id, {"hpcfold_ligand_id": lig_id, "n": 1})
     suppl = Chem.SDMolSupplier()
     suppl.SetData(text + text, removeHs=False)
     mols = list(suppl)
     assert len(mols) == 2 and all(m is not None for m in mols)  # one record each, not split
-    assert mols[0].GetProp("_Name") == sdf_name(lig_id)
-    assert "\n" not in sdf_name(lig_id) and not sdf_name(lig_id).startswith(("$$$$", "M  END", ">"))
-    assert (
-        mols[0].GetProp("hpcfold_ligand_id")
-        == " ".join(lig_id.splitlines()).replace("$$$$", "_$$$$", 1)
-        if lig_id.startswith("$$$$")
-        else True
-    )
+    name = sdf_name(lig_id)
+    assert mols[0].GetProp("_Name") == name and "\n" not in name
+    assert not name.startswith(("$$$$", "M  END", ">"))
+    assert json.loads(mols[0].GetProp("hpcfold_ligand_id")) == lig_id  # the id as given
+    assert mols[0].GetProp("n") == "1"
 
 
 def test_bad_coordinates_are_rejected():
