@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--top", type=int, default=12, metavar="N", help="hits drawn as 2D depictions (12)"
     )
+    parser.add_argument(
+        "--include-clashes", action="store_true",
+        help="show ligands whose best pose is not clash-free (affinity > 0) among the hits",
+    )  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -31,6 +35,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UserError(f"--top must be >= 1, got {args.top}")
-    path = write_report(args.results, args.out, labels_csv=args.labels, top=args.top)
+    path = write_report(
+        args.results, args.out, labels_csv=args.labels, top=args.top,
+        include_clashes=args.include_clashes,
+    )  # fmt: skip
     print(f"hpcfold report: wrote {path}")
     return 0

@@ -68,11 +68,11 @@ def hit_mask(block: dict, min_score=None, include_clashes: bool = False) -> np.n
     return keep
 
 
-def _take(block: dict, rows: np.ndarray) -> dict:
+def take_rows(block: dict, rows: np.ndarray) -> dict:
     return {k: v[rows] for k, v in block.items()}
 
 
-def _best_first(block: dict, k: int | None) -> dict:
+def best_first(block: dict, k: int | None) -> dict:
     """The ``k`` (all when None) rows of ``block`` with the lowest (affinity, index), sorted."""
     aff = np.asarray(block["affinity"], dtype=np.float64)
     rows = np.arange(aff.size)
@@ -80,7 +80,7 @@ def _best_first(block: dict, k: int | None) -> dict:
         cut = np.partition(aff, k - 1)[k - 1]
         rows = np.flatnonzero(aff <= cut)  # ties at the cut kept, then ordered by index
     rows = rows[np.lexsort((block["index"][rows], aff[rows]))][:k]
-    return _take(block, rows)
+    return take_rows(block, rows)
 
 
 def top_hits(view, k: int, min_score=None, include_clashes: bool = False) -> dict:
@@ -88,13 +88,13 @@ def top_hits(view, k: int, min_score=None, include_clashes: bool = False) -> dic
     memory O(k + block)."""
     best: dict | None = None
     for block in view.iter_blocks():
-        cand = _best_first(_take(block, np.flatnonzero(hit_mask(block, min_score,
+        cand = best_first(take_rows(block, np.flatnonzero(hit_mask(block, min_score,
                                                                 include_clashes))), k)  # fmt: skip
         if best is None:
             best = cand
         else:
             both = {c: np.concatenate([best[c], cand[c]]) for c in best}
-            best = _best_first(both, k)
+            best = best_first(both, k)
     return best if best is not None else {}
 
 
@@ -108,7 +108,7 @@ def iter_hits(view, top=None, min_score=None, include_clashes: bool = False):
     for block in view.iter_blocks():
         rows = np.flatnonzero(hit_mask(block, min_score, include_clashes))
         if rows.size:
-            yield _take(block, rows)
+            yield take_rows(block, rows)
 
 
 def iter_failures(view):
@@ -117,7 +117,7 @@ def iter_failures(view):
         aff = np.asarray(block["affinity"], dtype=np.float64)
         rows = np.flatnonzero((np.asarray(block["status_code"]) != 0) | ~np.isfinite(aff))
         if rows.size:
-            yield _take(block, rows)
+            yield take_rows(block, rows)
 
 
 def _fields(block: dict, i: int, ok: bool) -> dict:

@@ -84,7 +84,7 @@ def _fmt(x, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if math.isfinite(x) else ""
 
 
-class _AtomicFile:
+class AtomicFile:
     """A text file created exclusively beside ``path`` and renamed over it at ``commit``."""
 
     def __init__(self, path: str):
@@ -111,7 +111,7 @@ class _AtomicFile:
 class _Writer:
     def __init__(self, path: str):
         self.path = os.fspath(path)
-        self._file = _AtomicFile(self.path)
+        self._file = AtomicFile(self.path)
         self.n_ligands = 0
 
     def close(self) -> None:

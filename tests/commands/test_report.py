@@ -123,3 +123,17 @@ def test_throughput_and_busy_from_the_store(small_screen):
     assert str(ws["device"][0]).startswith("cpu")
     assert ws["busy_fraction"][0] == pytest.approx(kernel_s / wall)
     assert 0.0 < ws["busy_fraction"][0] <= 1.0 + 1e-6
+
+
+def test_clash_flagged_ligands_counted_and_left_out_of_the_hits(small_screen, report, tmp_path):
+    with open_results(str(small_screen.results)) as v:
+        t = v.table
+    flagged = [t["lig_id"][i] for i in np.flatnonzero(t["clash"])]
+    assert flagged and all(t["affinity"][t["lig_id"] == f][0] > 0 for f in flagged)
+    html = (report / "index.html").read_text()
+    assert f"<th>clash-flagged (no clash-free pose)</th><td>{len(flagged)}</td>" in html
+    assert not any(f"<td>{f}</td>" in html for f in flagged)
+    out = tmp_path / "with"
+    argv = ["report", str(small_screen.results), "-o", str(out), "--include-clashes"]
+    assert cli(argv) == 0
+    assert all(f"<td>{f}</td>" in (out / "index.html").read_text() for f in flagged)
