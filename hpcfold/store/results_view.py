@@ -153,11 +153,13 @@ class ResultsView:
         t["clash"] = clash_flag(t["affinity"])
         self._table = t
 
-    def iter_blocks(self, block_rows: int = BLOCK_ROWS, text: bool = True):
+    def iter_blocks(self, block_rows: int | None = None, text: bool = True):
         """Deduplicated rows in blocks of at most ``block_rows``: dicts of numpy columns
         (``LIGAND_DTYPE`` fields, ``status`` names, ``status_code``, ``clash`` (B,) bool,
         ``loc`` (B, 6) int64 for ``pose_values_at`` and, with ``text``, ``lig_id``, ``smiles``,
-        ``message``, ``device`` as object arrays of str). Memory: one block plus N/8 bytes."""
+        ``message``, ``device`` as object arrays of str). ``block_rows`` default
+        ``BLOCK_ROWS``. Memory: one block plus N/8 bytes."""
+        block_rows = int(block_rows or BLOCK_ROWS)
         seen = np.zeros(0, dtype=np.uint8)
         for s, f in enumerate(self._files):
             g = f["ligands"]
