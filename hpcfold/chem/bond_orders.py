@@ -186,8 +186,11 @@ def _check(mol: Chem.Mol, xyz: np.ndarray) -> None:
         )
         if not ok:
             raise BondOrderError(f"atom {i + 1} ({sym}) would carry an unusual charge {q:+d}")
-        if sym == "C" and sum(n.GetFormalCharge() < 0 for n in atom.GetNeighbors()) > 1:
-            raise BondOrderError(f"carbon {i + 1} would carry two anions (a wrong H count)")
+        if (
+            sym in ("C", "N") and q <= 0
+            and sum(n.GetFormalCharge() < 0 for n in atom.GetNeighbors()) > 1
+        ):  # fmt: skip
+            raise BondOrderError(f"atom {i + 1} ({sym}) would carry two anions")
         multiple = [b for b in atom.GetBonds() if b.GetBondTypeAsDouble() > 1.0]
         if not multiple:
             continue
@@ -347,9 +350,19 @@ def _match(mol: Chem.Mol, xyz: np.ndarray, free: dict[int, int], budget: int = 2
     return best[0]
 
 
+def _crowded(mol: Chem.Mol) -> int:
+    """C / N atoms, not positive, bonded to two or more anions (phosphates are not counted)."""
+    return sum(
+        1 for a in mol.GetAtoms()
+        if a.GetSymbol() in ("C", "N") and a.GetFormalCharge() <= 0
+        and sum(n.GetFormalCharge() < 0 for n in a.GetNeighbors()) > 1
+    )  # fmt: skip
+
+
 def _assign(skeleton: Chem.RWMol, xyz: np.ndarray, promoted: set[int], target: int | None):
-    """(molecule, score) for one set of N+ atoms, or None. The score, lower is better: net charge
-    other than ``target``, charged atoms, |net charge|, atoms between two anions."""
+    """(molecule, score) for one set of N+ atoms, or None. The score, lower is better: C / N
+    atoms between two anions (``N([O-])[O-]`` is a nitro drawn wrongly), net charge other than
+    ``target``, charged atoms, |net charge|."""
     mol = Chem.RWMol(skeleton)
     free = _free_valence(mol, promoted)
     _hypervalent(mol, free)
@@ -369,12 +382,8 @@ def _assign(skeleton: Chem.RWMol, xyz: np.ndarray, promoted: set[int], target: i
         if free[i] - used[i] == 1:
             atom.SetFormalCharge(atom.GetFormalCharge() - 1)
     charges = [a.GetFormalCharge() for a in mol.GetAtoms()]
-    crowded = sum(
-        1 for a in mol.GetAtoms()
-        if a.GetFormalCharge() <= 0 and sum(n.GetFormalCharge() < 0 for n in a.GetNeighbors()) > 1
-    )  # fmt: skip
     net = sum(charges)
-    return mol.GetMol(), (net != target, sum(1 for q in charges if q), abs(net), crowded)
+    return mol.GetMol(), (_crowded(mol), net != target, sum(1 for q in charges if q), abs(net))
 
 
 def _best_assignment(skeleton: Chem.RWMol, xyz: np.ndarray, target: int | None) -> Chem.Mol:

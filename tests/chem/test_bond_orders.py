@@ -156,3 +156,10 @@ def test_unclear_geometry_is_refused_and_sdf_raises(shared_data):
         from_geometry(bent)
     with pytest.raises(BondOrderError):
         write_pose_sdf(bent, bent.coords, "x", {})
+
+
+def test_two_nitro_groups_are_both_charge_separated(shared_data):
+    """COMT's crystal ligand (3,5-dinitrocatechol): each nitro is [N+](=O)[O-], never the
+    N([O-])[O-] that the same H counts would also allow."""
+    chem = from_geometry(_record(shared_data / "dude" / "comt" / "crystal_ligand.pdbqt"))
+    assert chem.smiles == "O=[N+]([O-])c1cc(O)c(O)c([N+](=O)[O-])c1"
