@@ -237,10 +237,42 @@ def export_hits(
             return ExportResult(writer.n_ligands, refused, path)
 
 
+def _cells(values, ok: np.ndarray, spec: str = "%.3f") -> list[str]:
+    """Formatted numbers, '' where not finite or not ``ok``."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.char.mod(spec, np.nan_to_num(v))
+    return np.where(ok & np.isfinite(v), out, "").tolist()
+
+
+_REASON_NAMES = {int(r): r.name for r in Reason}
+
+
+def csv_rows(block: dict) -> list[list[str]]:
+    """The rows of a block in ``CSV_COLUMNS`` order, formatted column by column (numpy)."""
+    n = len(block["index"])
+    ok = (np.asarray(block["status_code"]) == 0) & np.isfinite(
+        np.asarray(block["affinity"], dtype=np.float64)
+    )
+    terms = np.asarray(block["terms"], dtype=np.float64).reshape(n, len(TERMS))
+    reason = [("" if k else _REASON_NAMES.get(int(c), str(c)))
+              for k, c in zip(ok.tolist(), np.asarray(block["reason"]).tolist())]  # fmt: skip
+    columns = [
+        [text(x) for x in block["lig_id"]], [text(x) for x in block["smiles"]],
+        [text(x) for x in block["status"]], _cells(block["affinity"], ok),
+        _cells(block["inter"], ok), _cells(block["intra"], ok),
+        *(_cells(terms[:, k], ok) for k in range(len(TERMS))),
+        np.asarray(block["n_poses"]).astype(str).tolist(),
+        _cells(block["seconds"], np.ones(n, bool)), np.asarray(block["rank"]).astype(str).tolist(),
+        [text(x) for x in block["device"]], np.asarray(block["index"]).astype(str).tolist(),
+        reason, [text(x) for x in block["message"]],
+        np.where(ok, np.where(np.asarray(block["clash"], bool), "1", "0"), "").tolist(),
+    ]  # fmt: skip
+    return [list(r) for r in zip(*columns)]
+
+
 def _write_block(view, writer, block: dict, poses, features) -> None:
     if features is None:
-        for i in range(len(block["index"])):
-            writer.write(ligand_output(view, block, i, poses))
+        writer.write_rows(csv_rows(block))
         return
     from hpcfold.store.features import FeatureStore
 

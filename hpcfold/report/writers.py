@@ -269,6 +269,11 @@ class CsvWriter(_Writer):
         self.n_ligands += 1
         return None
 
+    def write_rows(self, rows: list[list[str]]) -> None:
+        """Rows already in ``CSV_COLUMNS`` order (``hpcfold.report.export.csv_rows``)."""
+        self._csv.writerows(rows)
+        self.n_ligands += len(rows)
+
 
 WRITERS = {".sdf": SdfWriter, ".pdbqt": PdbqtWriter, ".csv": CsvWriter}
 
