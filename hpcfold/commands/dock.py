@@ -78,6 +78,8 @@ def add_arguments(p) -> None:
             p.add_argument(f"--{key}", type=kind, help=argparse.SUPPRESS)
     p.add_argument("--out", help="output .pdbqt or .sdf (one ligand file: LIGAND_out.pdbqt, "
                    "or LIGAND_out.sdf for SDF / SMILES input, as Vina names it)")  # fmt: skip
+    p.add_argument("--ligand-template", metavar="SMILES|SDF",
+                   help="bond orders for PDBQT ligands without meeko's remarks (SDF output)")  # fmt: skip
 
 
 def apply_config(args) -> dict[str, float]:
@@ -177,6 +179,11 @@ def main(args) -> int:
     from hpcfold.dock.engine import PRESETS, SearchOptions, dock_ligands, make_context
 
     config_box = apply_config(args)
+    template = None  # checked before any docking
+    if getattr(args, "ligand_template", None):
+        from hpcfold.chem.bond_orders import read_template
+
+        template = read_template(args.ligand_template)
     files = args.batch or args.ligand
     outs = [_out_name(f, args.dir) for f in files] if args.batch else [args.out] * len(files)
     if args.out and not args.out.lower().endswith((".pdbqt", ".sdf")):
@@ -223,7 +230,7 @@ def main(args) -> int:
     results = [it if isinstance(it, Failure) else (it, next(docked)) for it in items]
     from hpcfold.report.writers import open_writer
 
-    writers = {o: open_writer(o) for o in outs}
+    writers = {o: open_writer(o, template=template) for o in outs}
     n_ok = 0
     try:
         for item, out in zip(results, out_of, strict=True):

@@ -4,6 +4,7 @@ streamed top-K is the full sort's top-K (stores built with tests/store/store_fac
 from __future__ import annotations
 
 import csv
+import os
 import pathlib
 import sys
 import tracemalloc
@@ -70,3 +71,12 @@ def test_streamed_top_k_is_the_full_sort(stores, tmp_path, monkeypatch):
         with open(out, newline="") as fh:
             got = [int(r["index"]) for r in csv.DictReader(fh)]
         assert got == t["index"][order[:k]].tolist()
+
+
+def test_export_never_follows_a_symlink_at_out_tmp(stores, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "hits.csv"
+    os.symlink(victim, f"{out}.tmp")
+    assert export_hits(stores[2_000], out, top=5).n == 5
+    assert victim.read_text() == "keep me" and out.read_text().startswith("ligand_id,")

@@ -76,6 +76,17 @@ def test_sdf_tags_and_clash_flag(tmp_path, lrh):
     assert not os.path.exists(f"{out}.refused.pdbqt")
 
 
+def test_template_sets_the_molecule(tmp_path, lrh):
+    from hpcfold.chem.bond_orders import read_template
+
+    out = tmp_path / "t.sdf"
+    with open_writer(str(out), template=read_template("OC(=O)Cc1cccc2ccccc12")) as w:
+        w.write(_output(lrh, 1))
+    (mol,) = Chem.SDMolSupplier(str(out))
+    assert mol.GetProp("hpcfold_smiles") == "O=C(O)Cc1cccc2ccccc12"
+    assert Chem.MolToSmiles(mol) == "O=C(O)Cc1cccc2ccccc12"
+
+
 def test_unsure_molecule_goes_to_pdbqt_with_the_reason(tmp_path, lrh, refused):
     out = tmp_path / "p.sdf"
     with open_writer(str(out)) as w:
