@@ -160,7 +160,8 @@ class ResultsView:
         ``message``, ``device`` as object arrays of str). ``block_rows`` default
         ``BLOCK_ROWS``. Memory: one block plus N/8 bytes."""
         block_rows = int(block_rows or BLOCK_ROWS)
-        seen = np.zeros(0, dtype=np.uint8)
+        n_lig = self.meta.get("n_ligands")
+        seen = np.zeros(int(n_lig) // 8 + 1 if n_lig else 0, dtype=np.uint8)  # 1 bit per index
         for s, f in enumerate(self._files):
             g = f["ligands"]
             n = int(g["rows"].shape[0])
@@ -174,9 +175,9 @@ class ResultsView:
                 pcs = pc + np.concatenate([[0], np.cumsum(m * rows["n_atoms"])[:-1]])
                 pv, pc = pv + int(m.sum()), pc + int((m * rows["n_atoms"]).sum())
                 idx = rows["index"].astype(np.int64)
-                if idx.size and int(idx.max()) >= seen.size * 8:
-                    seen = np.concatenate([seen, np.zeros(int(idx.max()) // 8 + 1 - seen.size,
-                                                          np.uint8)])  # fmt: skip
+                if idx.size and int(idx.max()) >= seen.size * 8:  # grow geometrically
+                    size = max(int(idx.max()) // 8 + 1, 2 * seen.size)
+                    seen = np.concatenate([seen, np.zeros(size - seen.size, np.uint8)])
                 fresh = (seen[idx >> 3] & (1 << (idx & 7)).astype(np.uint8)) == 0
                 _, first = np.unique(idx, return_index=True)
                 once = np.zeros(idx.size, bool)
