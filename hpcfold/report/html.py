@@ -61,16 +61,17 @@ def _session_spans(view, c: dict) -> dict[int, tuple[float, float]]:
     return spans
 
 
-def timeline(view) -> tuple[np.ndarray, float | None, float]:
-    """(t_done per docked ligand (L,) unix s, screen start or None, wall seconds of docking).
+def timeline(view) -> tuple[np.ndarray, np.ndarray, float | None, float]:
+    """(t_done (C,) unix s and ligands (C,) of each docking chunk, screen start or None, wall
+    seconds of docking). Per chunk, not per ligand: the size does not grow with the library.
 
     Wall time sums the sessions' spans (a resumed screen has several sessions).
     """
     c = docking_chunks(view)
-    t_done = np.repeat(np.asarray(c["t_done"], np.float64), np.asarray(c["n"], np.int64))
     spans = _session_spans(view, c)
     wall = sum(max(0.0, end - begin) for begin, end in spans.values())
-    return t_done, (min(b for b, _ in spans.values()) if spans else None), wall
+    start = min(b for b, _ in spans.values()) if spans else None
+    return np.asarray(c["t_done"], np.float64), np.asarray(c["n"], np.int64), start, wall
 
 
 def worker_stats(view) -> dict[str, np.ndarray]:
@@ -342,8 +343,8 @@ def _render(view, results_path, out_dir, labels_csv, top: int, include_clashes: 
         [text(x) for x in top_n.get("smiles", ())], [text(x) for x in top_n.get("lig_id", ())],
         np.asarray(top_n.get("affinity", ()), dtype=np.float64), p("top_hits.png"), n=top,
     )  # fmt: skip
-    t_done, start, wall = timeline(view)
-    plots.throughput(t_done, p("throughput.png"), t_start=start)
+    t_done, n_done, start, wall = timeline(view)
+    plots.throughput(t_done, p("throughput.png"), t_start=start, counts=n_done)
     ws = worker_stats(view)
     plots.busy_per_rank(
         ws["rank"], ws["busy_fraction"], p("busy.png"), [text(d) for d in ws["device"]]
@@ -358,7 +359,7 @@ def _render(view, results_path, out_dir, labels_csv, top: int, include_clashes: 
         f"kcal/mol) and are {'shown' if include_clashes else 'left out'} here"
         f"{'' if include_clashes else ' (hpcfold report --include-clashes shows them)'}.</p>"
     )  # fmt: skip
-    rate = f"{t_done.size / wall:.2f} ligands/s" if wall > 0 else "n/a"
+    rate = f"{int(n_done.sum()) / wall:.2f} ligands/s" if wall > 0 else "n/a"
     summary = [
         ("results store", os.path.abspath(results_path)),
         ("ligands", str(n_total)),

@@ -108,22 +108,27 @@ def top_hits(smiles, ids, affinity, path: str, n: int = 12, per_row: int = 4) ->
     return path
 
 
-def throughput(t_done, path: str, t_start: float | None = None) -> str:
+def throughput(t_done, path: str, t_start: float | None = None, counts=None) -> str:
     """Ligands done over time: cumulative count (top) and ligands/s per time bin (bottom).
 
-    t_done (N,) float: wall-clock time (s, any origin) each ligand's result was stored;
-    t_start: when the screen started (same origin), default the first t_done.
+    t_done (N,) float: wall-clock time (s, any origin) results were stored; counts (N,) int:
+    ligands stored at each time (default 1 each: one time per ligand; a results store passes
+    one time per chunk); t_start: when the screen started (same origin), default the first.
     """
-    t = np.sort(np.asarray(t_done, dtype=np.float64))
+    t = np.asarray(t_done, dtype=np.float64).reshape(-1)
+    w = np.ones(t.size, np.int64) if counts is None else np.asarray(counts, np.int64).reshape(-1)
+    order = np.argsort(t, kind="stable")
+    t, w = t[order], w[order]
+    total = int(w.sum())
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6.4, 5.0))
     ax1.set_title("Throughput")
-    if t.size == 0:
+    if total == 0:
         _placeholder(ax1, "no results yet")
         _placeholder(ax2, "")
         return _save(fig, path)
     t0 = float(t[0]) if t_start is None else min(float(t_start), float(t[0]))
     x = t - t0
-    ax1.step(np.r_[0.0, x], np.arange(t.size + 1), where="post", color=MAIN_COLOR)
+    ax1.step(np.r_[0.0, x], np.r_[0, np.cumsum(w)], where="post", color=MAIN_COLOR)
     ax1.set_ylabel("ligands done")
     ax1.set_xlabel("seconds since start")
     ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -132,12 +137,12 @@ def throughput(t_done, path: str, t_start: float | None = None) -> str:
         _placeholder(ax2, "all results stored at once: no rate over time")
     else:
         n_bins = int(np.clip(np.unique(x).size, 1, 40))
-        counts, edges = np.histogram(x, bins=n_bins, range=(0.0, span))
+        binned, edges = np.histogram(x, bins=n_bins, range=(0.0, span), weights=w)
         width = edges[1] - edges[0]
-        ax2.bar(edges[:-1], counts / width, width=width, align="edge", color=MAIN_COLOR)
-        ax2.axhline(t.size / span, color="black", lw=1, ls="--")
+        ax2.bar(edges[:-1], binned / width, width=width, align="edge", color=MAIN_COLOR)
+        ax2.axhline(total / span, color="black", lw=1, ls="--")
         ax2.set_ylabel("ligands / s")
-        ax2.set_title(f"mean {t.size / span:.2f} ligands/s (dashed)", fontsize=10)
+        ax2.set_title(f"mean {total / span:.2f} ligands/s (dashed)", fontsize=10)
         ax2.set_xlabel("seconds since start")
     return _save(fig, path)
 

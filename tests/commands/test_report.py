@@ -114,10 +114,11 @@ def test_throughput_and_busy_from_the_store(small_screen):
     from hpcfold.report.html import timeline, worker_stats
 
     with open_results(str(small_screen.results)) as v:
-        t_done, start, wall = timeline(v)
+        t_done, n_done, start, wall = timeline(v)
         ws = worker_stats(v)
         kernel_s = float(v.chunks["busy_s"].sum())
-    assert t_done.size == 8  # docked + dock failures; the prep failure is not a docking result
+    assert n_done.sum() == 8  # docked + dock failures; the prep failure is not a docking result
+    assert t_done.size == n_done.size == 2  # one time per chunk (chunk_size 4)
     assert start is not None and start <= t_done.min() and wall >= t_done.max() - t_done.min()
     assert list(ws["rank"]) == [0] and int(ws["ligands"][0]) == 8  # one process: rank 0 docks
     assert str(ws["device"][0]).startswith("cpu")

@@ -109,3 +109,22 @@ def test_blocks_hold_the_same_rows_as_the_table_with_live_parts(tmp_path, monkey
             np.testing.assert_array_equal(coords, ref)
             np.testing.assert_array_equal(values[:, 0], aff)
     w.close()
+
+
+def test_inspect_and_report_stream_too(stores, tmp_path, monkeypatch):
+    """``describe`` (inspect) and the report page: flat peak memory from 2k to 16k ligands."""
+    from hpcfold.commands.inspect import describe
+    from hpcfold.report.html import _render
+
+    monkeypatch.setattr(results_view, "BLOCK_ROWS", 1000)
+    peaks = {}
+    for n, path in stores.items():
+        peaks[n] = _peak(lambda p=path: describe(p))
+        assert describe(path)["total"] == n
+        with open_results(path) as view:
+            out = tmp_path / f"rep{n}"
+            out.mkdir()
+            peaks[f"report{n}"] = _peak(lambda v=view, o=out, p=path: _render(v, p, str(o), None,
+                                                                            12, False))  # fmt: skip
+    assert peaks[16_000] < 1.5 * peaks[2_000], peaks
+    assert peaks["report16000"] < 1.5 * peaks["report2000"], peaks

@@ -49,6 +49,7 @@ def test_throughput_and_busy(tmp_path):
     _check_png(plots.throughput(t, str(tmp_path / "t.png"), t_start=95.0))
     _check_png(plots.throughput([5.0, 5.0], str(tmp_path / "same.png")))  # one instant
     _check_png(plots.throughput([], str(tmp_path / "none.png")))
+    _check_png(plots.throughput([1.0, 9.0, 4.0], str(tmp_path / "w.png"), counts=[4, 4, 2]))
     _check_png(plots.busy_per_rank([1, 2], [0.9, 1.2], str(tmp_path / "b.png"), ["gpu:0", "gpu:1"]))
     _check_png(plots.busy_per_rank([], [], str(tmp_path / "b0.png")))
 
