@@ -100,9 +100,7 @@ class Docker:
             if isinstance(res, Failure):
                 out.append(res)
                 continue
-            to_best = rmsd_to_best(item, res)
-            tags = [pose_tags(res, m, to_best[m]) for m in range(len(res.affinity))]
-            out.append(to_mol(item, res.coords, tags))
+            out.append(to_mol(item, res.coords, pose_tags(item, res)))
         return out
 
     def score(self, ligands, local_only: bool = False) -> list:

@@ -7,24 +7,27 @@ import os
 
 import numpy as np
 
-from hpcfold.types import TERMS, DockResult, Failure, LigandRecord
+from hpcfold.report.writers import SDF_TAGS
+from hpcfold.types import DockResult, Failure, LigandRecord
 
-# SD tags of a docked pose (``hpcfold dock --out x.sdf``) = RDKit property names of the API.
-POSE_TAGS = ("hpcfold_affinity", "hpcfold_mode", "hpcfold_inter", "hpcfold_intra",
-             "hpcfold_rmsd_to_best", *(f"hpcfold_{t}" for t in TERMS))  # fmt: skip
+# RDKit property names of a docked pose = the SD tags every writer uses (``report.writers``),
+# so a Mol from the API and a record of ``hpcfold dock`` / ``export`` carry the same fields.
+POSE_TAGS = SDF_TAGS
 
 
 def _as_list(mols) -> list:
     return [mols] if hasattr(mols, "GetAtoms") or isinstance(mols, Failure) else list(mols)
 
 
-def pose_tags(res: DockResult, m: int, rmsd_to_best: float) -> dict[str, str]:
-    """The SD tags / RDKit properties (``POSE_TAGS``) of pose ``m`` of a docking result."""
-    tags = {"hpcfold_affinity": f"{res.affinity[m]:.3f}", "hpcfold_mode": str(m + 1),
-            "hpcfold_inter": f"{res.inter[m]:.3f}", "hpcfold_intra": f"{res.intra[m]:.3f}",
-            "hpcfold_rmsd_to_best": f"{rmsd_to_best:.3f}"}  # fmt: skip
-    tags.update({f"hpcfold_{t}": f"{res.terms[m, k]:.4f}" for k, t in enumerate(TERMS)})
-    return tags
+def pose_tags(rec: LigandRecord, res: DockResult) -> list[dict[str, str]]:
+    """Per pose of a docking result, its ``POSE_TAGS`` (``report.writers.sdf_tags``)."""
+    from hpcfold.report.writers import LigandOutput, sdf_tags
+    from hpcfold.store.results_view import clash_flag
+
+    out = LigandOutput(rec.lig_id, res.affinity, res.inter, res.intra, res.terms,
+                       clash_flag(res.affinity), record=rec, coords=res.coords,
+                       smiles=rec.smiles)  # fmt: skip
+    return [sdf_tags(out, m, rec.smiles or "") for m in range(len(res.affinity))]
 
 
 def rmsd_to_best(rec: LigandRecord, res: DockResult) -> np.ndarray:

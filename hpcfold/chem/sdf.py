@@ -4,26 +4,25 @@ Ligands prepared from SMILES/SDF carry a mol block with explicit hydrogens and `
 (record atom -> mol block atom). The pose's coordinates replace those of the mapped atoms; each
 merged (non-polar) hydrogen is carried along with its heavy atom by the rigid motion (Kabsch) that
 best maps the heavy atom and its mapped neighbours within two bonds from the reference conformer
-onto the pose, so C-H geometry stays exact. PDBQT-input ligands (no mol block) get an SDF built
-from their atoms (element from the AutoDock type) and their bonds (single bonds unless the record
-says otherwise); a flexible macrocycle (meeko's CGn / Gn atoms) comes out closed: the glue
-pseudo-atoms Gn are left out and each pair of CGn carbons is bonded again. Tags follow
-``M  END`` as ``> <key>`` data items; the record ends with ``$$$$``.
+onto the pose, so C-H geometry stays exact. PDBQT-input ligands without meeko's remarks get their
+molecule from ``hpcfold.chem.bond_orders`` (a template or perception from the geometry), or no
+SDF at all (``BondOrderError``): never atoms with guessed single bonds. A flexible macrocycle
+(meeko's CGn / Gn atoms) comes out closed: the glue pseudo-atoms Gn are left out and the CGn
+carbons bonded again. Tags follow ``M  END`` as ``> <key>`` data items; the record ends with
+``$$$$``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
 
 import numpy as np
 from rdkit import Chem
 
-from hpcfold.types import AD_TYPES, CG_CODE0, N_GLUE, LigandRecord, is_glue
-
-_AD_SYMBOL = {
-    "A": "C", "NA": "N", "N0": "N", "OA": "O", "OS": "O", "SA": "S", "HD": "H", "HS": "H",
-    "CG0": "C", "CG1": "C", "CG2": "C", "CG3": "C",
-}  # fmt: skip
+from hpcfold.chem.bond_orders import BondOrderError, Chemistry, ligand_chemistry
+from hpcfold.types import LigandRecord
 
 
 def _kabsch(ref: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,84 +72,62 @@ def _fmt(value) -> str:
 def _tags_block(tags: Mapping[str, object]) -> str:
     out = []
     for key, value in tags.items():
-        text = _fmt(value).replace("\r", " ").replace("\n", " ")
-        out.append(f"> <{key}>\n{text}\n")
+        out.append(f"> <{key}>\n{tag_text(value)}\n")
     return "\n".join(out) + ("\n" if out else "")
 
 
-def _closed_ring_atoms(record: LigandRecord) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
-    """(kept atom indices, bonds (i, j, order) among record atoms): glue pseudo-atoms Gn dropped
-    with their bonds, and each opened macrocycle bond CGn-CGn restored as a single bond."""
-    ad = np.asarray(record.ad_types, dtype=np.int64)
-    keep = np.flatnonzero(~is_glue(ad))
-    kept = set(keep.tolist())
-    bonds = [
-        (int(i), int(j), int(o))
-        for i, j, o in np.asarray(record.bonds).reshape(-1, 3).tolist()
-        if i in kept and j in kept
-    ]
-    for k in range(N_GLUE):
-        cg = np.flatnonzero(ad == CG_CODE0 + k)
-        if cg.size == 2:
-            bonds.append((int(cg[0]), int(cg[1]), 1))
-    return keep, bonds
+def sdf_name(lig_id: str) -> str:
+    """The record name (first line) for a ligand id: one line, at most 80 characters, and never
+    a line an SD parser reads as a record end or a data item (``$$$$``, ``M  END``, ``>``):
+    newlines and tabs become spaces, and a name starting with ``$$$$``, ``M  END`` or ``>`` gets
+    a leading ``_``. The id as given is kept in the ``hpcfold_ligand_id`` tag (``tag_text``)."""
+    name = " ".join(str(lig_id).replace("\t", " ").splitlines()) or "_"
+    if name.startswith(("$$$$", "M  END", ">")):
+        name = "_" + name
+    return name[:80]
 
 
-def _molblock_from_atoms(record: LigandRecord, coords: np.ndarray, name: str) -> str:
-    """V2000 mol block from the record's atoms and bonds (PDBQT input)."""
-    keep, bonds = _closed_ring_atoms(record)
-    new_index = {int(a): k for k, a in enumerate(keep)}
-    n = len(keep)
-    lines = [
-        name,
-        f"{'  hpcfold':<20s}3D",
-        "",
-        f"{n:3d}{len(bonds):3d}  0  0  0  0  0  0  0  0999 V2000",
-    ]
-    symbols = []
-    for a in keep:
-        ad = AD_TYPES[int(record.ad_types[a])]
-        sym = _AD_SYMBOL.get(ad, ad)
-        symbols.append(sym)
-        x, y, z = (float(v) for v in coords[a])
-        lines.append(f"{x:10.4f}{y:10.4f}{z:10.4f} {sym:<3s} 0  0  0  0  0  0  0  0  0  0  0  0")
-    degree = np.zeros(n, dtype=np.int64)
-    for i, j, order in bonds:
-        o = int(order) if int(order) in (1, 2, 3, 4) else 1
-        a, b = new_index[i], new_index[j]
-        lines.append(f"{a + 1:3d}{b + 1:3d}{o:3d}  0")
-        degree[a] += 1
-        degree[b] += 1
-    # a four-connected N (hydrogens of PDBQT are polar H, so all present) is an ammonium
-    charged = [k + 1 for k in range(n) if symbols[k] == "N" and degree[k] == 4]
-    for start in range(0, len(charged), 8):
-        part = charged[start : start + 8]
-        lines.append(f"M  CHG{len(part):3d}" + "".join(f"{k:4d}{1:4d}" for k in part))
-    lines.append("M  END")
-    return "\n".join(lines) + "\n"
+def tag_text(value) -> str:
+    """A data item's value as one line that cannot end the item or the record: as it is, or
+    JSON-quoted (``json.loads`` gives it back) when it holds a line break or starts with
+    ``$$$$``, ``>``, ``M  END`` or ``"``."""
+    text = _fmt(value)
+    if any(c in text for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029") or text.startswith(
+        ("$$$$", ">", "M  END", '"')
+    ):
+        return json.dumps(text)
+    return text
 
 
 def write_pose_sdf(
-    record: LigandRecord, coords: np.ndarray, name: str, tags: Mapping[str, str | float]
+    record: LigandRecord,
+    coords: np.ndarray,
+    name: str,
+    tags: Mapping[str, str | float],
+    chem: Chemistry | None = None,
 ) -> str:
-    """One SDF record (mol block, data items, ``$$$$``) of ``record`` at ``coords`` (n, 3) A."""
+    """One SDF record (mol block, data items, ``$$$$``) of ``record`` at ``coords`` (n, 3) A.
+
+    ``chem``: the molecule (``hpcfold.chem.bond_orders.ligand_chemistry``), computed here when
+    not given. Raises BondOrderError when the molecule is not known for sure (the caller writes
+    the ligand as PDBQT instead) and ValueError for bad coordinates.
+    """
     xyz = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
     if xyz.shape[0] != record.n_atoms:
         raise ValueError(f"coords has {xyz.shape[0]} atoms, the record {record.n_atoms}")
     if not np.all(np.isfinite(xyz)):
         raise ValueError("pose coordinates are not finite")
-    name = name.replace("\n", " ")
-    mol = None
-    if record.molblock and record.mol_index is not None:
-        mol = Chem.MolFromMolBlock(record.molblock, sanitize=False, removeHs=False)
-    if mol is not None and mol.GetNumConformers() > 0:
-        full = _place_all_atoms(mol, record, xyz)
-        conf = mol.GetConformer()
-        for i, p in enumerate(full):
-            conf.SetAtomPosition(i, p.tolist())
-        mol.UpdatePropertyCache(strict=False)
-        mol.SetProp("_Name", name)
-        block = Chem.MolToMolBlock(mol, kekulize=False)
-    else:
-        block = _molblock_from_atoms(record, xyz, name)
+    if chem is None:
+        chem = ligand_chemistry(record)
+    mol = Chem.MolFromMolBlock(chem.molblock, sanitize=False, removeHs=False)
+    if mol is None or mol.GetNumConformers() == 0:
+        raise BondOrderError("the stored mol block does not parse")
+    mapped = dataclasses.replace(record, mol_index=chem.mol_index)
+    full = _place_all_atoms(mol, mapped, xyz)
+    conf = mol.GetConformer()
+    for i, p in enumerate(full):
+        conf.SetAtomPosition(i, p.tolist())
+    mol.UpdatePropertyCache(strict=False)
+    mol.SetProp("_Name", sdf_name(name))
+    block = Chem.MolToMolBlock(mol, kekulize=False)
     return block + _tags_block(tags) + "$$$$\n"

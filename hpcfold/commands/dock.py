@@ -10,9 +10,9 @@ ligand file without --out writes NAME_out.pdbqt beside it, --batch writes OUT/NA
 
 All ligands of one call are prepared, then docked through ``hpcfold.api.Docker``: on ``--cpu``
 worker processes, one core each (0: every core; ``hpcfold.commands.dock_worker``), or in this
-process, batched per size bucket (one ligand, one worker, or an accelerator). PDBQT output:
-one MODEL per pose, Vina's ``REMARK VINA RESULT`` line, the input atom order. SDF output: one
-record per pose named with the ligand id, the score and its terms as SD tags.
+process, batched per size bucket (one ligand, one worker, or an accelerator). Output goes
+through the writer registry (``hpcfold.report.writers``), as for ``export``: PDBQT with Vina's
+remarks, SDF with one documented tag set (docs/file-formats.md).
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ def add_arguments(p) -> None:
             p.add_argument(f"--{key}", type=kind, help=argparse.SUPPRESS)
     p.add_argument("--out", help="output .pdbqt or .sdf (one ligand file: LIGAND_out.pdbqt, "
                    "or LIGAND_out.sdf for SDF / SMILES input, as Vina names it)")  # fmt: skip
+    p.add_argument("--ligand-template", metavar="SMILES|SDF",
+                   help="bond orders for PDBQT ligands without meeko's remarks (SDF output)")  # fmt: skip
 
 
 def apply_config(args) -> dict[str, float]:
@@ -179,24 +181,6 @@ def _rmsds(res: DockResult, rec) -> tuple[np.ndarray, np.ndarray]:
     return vina_rmsd_bounds(res.coords, res.coords[0], rec.ad_types)
 
 
-def format_pdbqt(rec, res: DockResult, first_model: int) -> str:
-    from hpcfold.chem.pdbqt import write_pose_pdbqt
-
-    lb, ub = _rmsds(res, rec)
-    parts = []
-    for m in range(len(res.affinity)):
-        remarks = [
-            f"REMARK VINA RESULT: {res.affinity[m]:9.3f} {lb[m]:10.3f} {ub[m]:10.3f}",
-            f"REMARK INTER + INTRA:    {res.inter[m] + res.intra[m]:12.3f}",
-            f"REMARK INTER:            {res.inter[m]:12.3f}",
-            f"REMARK INTRA:            {res.intra[m]:12.3f}",
-            f"REMARK NAME = {rec.lig_id}",
-        ]
-        body = write_pose_pdbqt(rec, res.coords[m], remarks)
-        parts.append(f"MODEL {first_model + m}\n{body}ENDMDL\n")
-    return "".join(parts)
-
-
 def format_table(rec, res: DockResult) -> str:
     """Vina's table of modes: affinity and Vina's rmsd l.b. / u.b. to the best mode."""
     lb, ub = _rmsds(res, rec)
@@ -205,18 +189,6 @@ def format_table(rec, res: DockResult) -> str:
     rows += [f"{m + 1:4d} {a:12.3f} {lb[m]:10.3f} {ub[m]:10.3f}"
              for m, a in enumerate(res.affinity)]  # fmt: skip
     return "\n".join(rows) + "\n"
-
-
-def format_sdf(rec, res: DockResult) -> str:
-    """One SDF record per pose, with the API's pose properties as tags (``api.POSE_TAGS``)."""
-    from hpcfold import api
-    from hpcfold.chem.sdf import write_pose_sdf
-
-    to_best = api.rmsd_to_best(rec, res)
-    return "".join(
-        write_pose_sdf(rec, res.coords[m], rec.lig_id, api.pose_tags(res, m, to_best[m]))
-        for m in range(len(res.affinity))
-    )
 
 
 def _score(args, config_box: dict[str, float]) -> int:
@@ -243,6 +215,18 @@ def _score(args, config_box: dict[str, float]) -> int:
     return score.main(ns)
 
 
+def ligand_output(rec, res: DockResult):
+    """One docked ligand as input of the output writers (``hpcfold.report.writers``)."""
+    from hpcfold.report.writers import LigandOutput
+    from hpcfold.store.results_view import clash_flag
+
+    lb, ub = _rmsds(res, rec)
+    return LigandOutput(
+        rec.lig_id, res.affinity, res.inter, res.intra, res.terms, clash_flag(res.affinity),
+        record=rec, coords=res.coords, rmsd_lb=lb, rmsd_ub=ub, smiles=rec.smiles,
+    )  # fmt: skip
+
+
 def main(args) -> int:
     from hpcfold import api
     from hpcfold.boxes import volume_warning
@@ -250,6 +234,11 @@ def main(args) -> int:
     config_box = apply_config(args)
     if args.score_only or args.local_only:
         return _score(args, config_box)
+    template = None  # checked before any docking
+    if getattr(args, "ligand_template", None):
+        from hpcfold.chem.bond_orders import read_template
+
+        template = read_template(args.ligand_template)
     files = args.batch or args.ligand
     outs = [_out_name(f, args.dir) for f in files] if args.batch else [args.out] * len(files)
     if args.out and not args.out.lower().endswith((".pdbqt", ".sdf")):
@@ -291,25 +280,28 @@ def main(args) -> int:
         cache_dir=args.cache_dir, cpu=args.cpu, progress=True,
     )  # fmt: skip
     docked = docker.dock_records(items)
-    texts: dict[str, list[str]] = {o: [] for o in outs}
-    n_ok, model = 0, dict.fromkeys(outs, 1)
-    for rec, res, out in zip(items, docked, out_of, strict=True):
-        if isinstance(res, Failure):
-            print(f"{res.lig_id}: {res.reason.name}: {res.message}", file=sys.stderr)
-            continue
-        n_ok += 1
-        if out.lower().endswith(".sdf"):
-            texts[out].append(format_sdf(rec, res))
-        else:
-            texts[out].append(format_pdbqt(rec, res, model[out]))
-            model[out] += len(res.affinity)
-        print(f"{rec.lig_id}: {len(res.affinity)} modes, best {res.affinity[0]:.3f} kcal/mol")
-        print(format_table(rec, res))
-    for out, text in texts.items():
-        tmp = out + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write("".join(text))
-        os.replace(tmp, out)
+    from hpcfold.report.writers import open_writer
+
+    writers = {o: open_writer(o, template=template) for o in outs}
+    n_ok = 0
+    try:
+        for rec, res, out in zip(items, docked, out_of, strict=True):
+            if isinstance(res, Failure):
+                print(f"{res.lig_id}: {res.reason.name}: {res.message}", file=sys.stderr)
+                continue
+            n_ok += 1
+            refused = writers[out].write(ligand_output(rec, res))
+            if refused:
+                print(f"{rec.lig_id}: no SDF (bond orders not known for sure: {refused}); "
+                      f"written to {writers[out].refused_path}", file=sys.stderr)  # fmt: skip
+            print(f"{rec.lig_id}: {len(res.affinity)} modes, best {res.affinity[0]:.3f} kcal/mol")
+            print(format_table(rec, res))
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    for w in writers.values():
+        w.close()
     where = args.dir if args.batch else args.out
     print(f"wrote {n_ok}/{len(items)} docked ligands to {where}")
     return 0 if n_ok == len(items) else 1

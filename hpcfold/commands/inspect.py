@@ -1,7 +1,7 @@
 """``hpcfold inspect FILE.h5 [--json]``: describe any hpcfold store (features or results).
 
 Prints kind, schema version, counts, failures by reason and buckets (features) or affinity
-summary and per-rank statistics (results). ``--json`` prints one JSON object that always has the
+summary, clash-flagged ligands and per-rank statistics (results; streamed, bounded memory). ``--json`` prints one JSON object that always has the
 integer keys ``total``, ``ok`` and ``failed``. A prep run that did not finish (shards but no
 index) is described from its shards.
 """
@@ -89,6 +89,9 @@ def format_text(d: dict) -> str:
         lines.append(f"  shards: {d['shards']}, renamed duplicate ids: {d['renamed_ids']}, "
                      f"{d['bytes_per_ligand']:.0f} bytes/ligand")  # fmt: skip
     if d["kind"] == "results":
+        if d.get("clash_flagged"):
+            lines.append(f"  clash-flagged: {d['clash_flagged']} docked ligands have no "
+                         "clash-free pose (best affinity > 0 kcal/mol)")  # fmt: skip
         if d.get("best_affinity") is not None:
             lines.append(f"  affinity: best {d['best_affinity']:.2f}, median "
                          f"{d['median_affinity']:.2f} kcal/mol")  # fmt: skip

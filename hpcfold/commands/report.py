@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--top", type=int, default=12, metavar="N", help="hits drawn as 2D depictions (12)"
     )
+    parser.add_argument(
+        "--include-clashes", action="store_true",
+        help="show ligands whose best pose is not clash-free (affinity > 0) among the hits",
+    )  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -35,7 +39,10 @@ def main(args: argparse.Namespace) -> int:
     check_store(args.results, "results")
     check_output_dir(args.out)
     try:
-        path = write_report(args.results, args.out, labels_csv=args.labels, top=args.top)
+        path = write_report(
+            args.results, args.out, labels_csv=args.labels, top=args.top,
+            include_clashes=args.include_clashes,
+        )  # fmt: skip
     except (OSError, KeyError) as exc:  # a damaged store, or a write that failed
         raise UserError(f"cannot report {args.results} to {args.out}: {cut(exc, 160)}") from None
     print(f"hpcfold report: wrote {path}")

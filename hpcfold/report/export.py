@@ -1,19 +1,18 @@
-"""Export hits from a results store to SDF (best pose per ligand) or CSV (one row per ligand).
+"""Export hits from a results store to SDF, PDBQT (poses) or CSV (one row per ligand).
 
-SDF follows Uni-Dock's convention: one record per ligand, the record name (first line) is the
-ligand id and the scores are SD tags (``affinity``, ``inter``, ``intra``, the five Vina terms,
-``smiles``, ``ligand_id``, ``hit_rank``...). Coordinates are the best pose from the results
-store; the molecule (atoms, bonds) comes from the feature store the screen read, through
-``hpcfold.chem.sdf.write_pose_sdf``.
+Streamed (``ResultsView.iter_blocks``): memory is one block of rows plus the kept hits,
+whatever the store's size. With ``top`` the hits are the ``top`` best (a running top-K merged
+block by block with ``numpy.argpartition``), written best first; without it every selected
+ligand is written in store order as it is read. Ligands whose best pose is not clash-free
+(``results_view.clash_flag``) are left out unless ``include_clashes``.
 
-CSV columns, in this order: ``ligand_id, smiles, status, affinity, inter, intra, gauss1,
-gauss2, repulsion, hydrophobic, hbond, n_poses, seconds, rank, device, index, reason,
-message``; docked ligands sorted by affinity (best first), failures (on request) after them.
+Writers and their schema (SDF tags, PDBQT remarks, CSV columns): ``hpcfold.report.writers``.
+The molecule (atoms, bonds) of SDF / PDBQT output comes from the feature store the screen
+read; the coordinates are the poses kept in the results store.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from dataclasses import dataclass
@@ -21,12 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpcfold.errors import UserError
+from hpcfold.report.writers import CSV_COLUMNS, LigandOutput, open_writer, writer_class
 from hpcfold.types import TERMS, Reason
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "ligand_id", "smiles", "status", "affinity", "inter", "intra", *TERMS,
-    "n_poses", "seconds", "rank", "device", "index", "reason", "message",
-)  # fmt: skip
+__all__ = ["CSV_COLUMNS", "ExportResult", "export_hits", "top_hits", "iter_hits"]
+RECORD_BLOCK = 256  # feature-store records read at a time
 
 
 def text(value) -> str:
@@ -44,14 +42,6 @@ def reason_name(code) -> str:
         return text(code)
 
 
-@dataclass(frozen=True)
-class Selection:
-    """Row positions in ``ResultsView.table``: docked hits (sorted best first) and failures."""
-
-    hits: np.ndarray  # (H,) int, sorted by affinity ascending (best first)
-    failures: np.ndarray  # (F,) int, by ligand index
-
-
 def ok_mask(table: dict) -> np.ndarray:
     """(N,) bool: ligands that were docked (status ``ok``) with a finite affinity."""
     status = np.array([text(s).lower() for s in table["status"]])
@@ -59,94 +49,115 @@ def ok_mask(table: dict) -> np.ndarray:
     return (status == "ok") & np.isfinite(affinity)
 
 
-def select(table: dict, top=None, min_score=None) -> Selection:
-    """Docked ligands with affinity <= ``min_score`` (kcal/mol; lower is better), best first,
-    at most ``top`` of them; plus every failed ligand."""
+def _check(top, min_score) -> None:
     if top is not None and top < 0:
         raise UserError(f"--top must be >= 0, got {top}")
     if min_score is not None and not math.isfinite(min_score):
         raise UserError(f"--min-score must be a finite number, got {min_score}")
-    ok = ok_mask(table)
-    affinity = np.asarray(table["affinity"], dtype=np.float64)
-    index = np.asarray(table["index"])
-    keep = ok.copy()
+
+
+def hit_mask(block: dict, min_score=None, include_clashes: bool = False) -> np.ndarray:
+    """(B,) bool: docked rows of a block with a finite affinity <= ``min_score`` (kcal/mol),
+    clash-flagged ones only with ``include_clashes``."""
+    aff = np.asarray(block["affinity"], dtype=np.float64)
+    keep = (np.asarray(block["status_code"]) == 0) & np.isfinite(aff)
     if min_score is not None:
-        keep &= affinity <= min_score
-    rows = np.flatnonzero(keep)
-    rows = rows[np.lexsort((index[rows], affinity[rows]))]  # affinity, then ligand index
+        keep &= aff <= min_score
+    if not include_clashes:
+        keep &= ~np.asarray(block["clash"], dtype=bool)
+    return keep
+
+
+def take_rows(block: dict, rows: np.ndarray) -> dict:
+    return {k: v[rows] for k, v in block.items()}
+
+
+def best_first(block: dict, k: int | None) -> dict:
+    """The ``k`` (all when None) rows of ``block`` with the lowest (affinity, index), sorted."""
+    aff = np.asarray(block["affinity"], dtype=np.float64)
+    rows = np.arange(aff.size)
+    if k is not None and aff.size > k:
+        cut = np.partition(aff, k - 1)[k - 1]
+        rows = np.flatnonzero(aff <= cut)  # ties at the cut kept, then ordered by index
+    rows = rows[np.lexsort((block["index"][rows], aff[rows]))][:k]
+    return take_rows(block, rows)
+
+
+def top_hits(view, k: int, min_score=None, include_clashes: bool = False) -> dict:
+    """The ``k`` best hits (affinity, then ligand index), best first, as one block (<= k rows);
+    memory O(k + block)."""
+    best: dict | None = None
+    for block in view.iter_blocks():
+        cand = best_first(take_rows(block, np.flatnonzero(hit_mask(block, min_score,
+                                                                include_clashes))), k)  # fmt: skip
+        if best is None:
+            best = cand
+        else:
+            both = {c: np.concatenate([best[c], cand[c]]) for c in best}
+            best = best_first(both, k)
+    return best if best is not None else {}
+
+
+def iter_hits(view, top=None, min_score=None, include_clashes: bool = False):
+    """Blocks of hits: the ``top`` best, best first, or (``top`` None) all, in store order."""
     if top is not None:
-        rows = rows[:top]
-    failed = np.flatnonzero(~ok)
-    failed = failed[np.argsort(index[failed], kind="stable")]
-    return Selection(hits=rows, failures=failed)
+        best = top_hits(view, top, min_score, include_clashes)
+        if best and len(best["index"]):
+            yield best
+        return
+    for block in view.iter_blocks():
+        rows = np.flatnonzero(hit_mask(block, min_score, include_clashes))
+        if rows.size:
+            yield take_rows(block, rows)
 
 
-def _fmt(x) -> str:
-    x = float(x)
-    return f"{x:.3f}" if math.isfinite(x) else ""
+def iter_failures(view):
+    """Blocks of failed ligands (and docked ones without a finite affinity), store order."""
+    for block in view.iter_blocks():
+        aff = np.asarray(block["affinity"], dtype=np.float64)
+        rows = np.flatnonzero((np.asarray(block["status_code"]) != 0) | ~np.isfinite(aff))
+        if rows.size:
+            yield take_rows(block, rows)
 
 
-def csv_row(table: dict, i: int, ok: bool) -> list[str]:
-    """One CSV row (``CSV_COLUMNS`` order) for table row ``i``; ``ok``: docked (no reason)."""
-    scores = [table["affinity"][i], table["inter"][i], table["intra"][i], *table["terms"][i]]
-    return [
-        text(table["lig_id"][i]),
-        text(table["smiles"][i]),
-        text(table["status"][i]),
-        *(_fmt(s) if ok else "" for s in scores),  # failed ligands have no scores
-        str(int(table["n_poses"][i])),
-        _fmt(table["seconds"][i]),
-        str(int(table["rank"][i])),
-        text(table["device"][i]),
-        str(int(table["index"][i])),
-        "" if ok else reason_name(table["reason"][i]),
-        text(table["message"][i]),
-    ]  # fmt: skip
+def _fields(block: dict, i: int, ok: bool) -> dict:
+    return {
+        "status": text(block["status"][i]), "n_poses": str(int(block["n_poses"][i])),
+        "seconds": f"{float(block['seconds'][i]):.3f}", "rank": str(int(block["rank"][i])),
+        "device": text(block["device"][i]), "index": str(int(block["index"][i])),
+        "reason": "" if ok else reason_name(block["reason"][i]),
+        "message": text(block["message"][i]),
+    }  # fmt: skip
 
 
-def write_csv(table: dict, sel: Selection, out_path: str, include_failures: bool) -> int:
-    rows = list(sel.hits) + (list(sel.failures) if include_failures else [])
-    ok = ok_mask(table)
-    with open(out_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for i in rows:
-            writer.writerow(csv_row(table, int(i), bool(ok[i])))
-    return len(rows)
+def ligand_output(view, block: dict, i: int, poses, record=None) -> LigandOutput:
+    """Row ``i`` of a block as writer input: its first ``poses`` poses ('all': every one) when
+    ``record`` is given (SDF / PDBQT), else the best pose's scores only (CSV)."""
+    ok = int(block["status_code"][i]) == 0 and math.isfinite(float(block["affinity"][i]))
+    lig_id, smiles = text(block["lig_id"][i]), text(block["smiles"][i])
+    if not ok:
+        empty = np.zeros(0)
+        return LigandOutput(lig_id, empty, empty, empty, np.zeros((0, len(TERMS))),
+                            np.zeros(0, bool), smiles=smiles, fields=_fields(block, i, False))  # fmt: skip
+    if record is None:
+        terms = np.asarray(block["terms"][i], dtype=np.float64)[None, :]
+        aff = np.array([float(block["affinity"][i])])
+        return LigandOutput(
+            lig_id, aff, np.array([float(block["inter"][i])]),
+            np.array([float(block["intra"][i])]), terms, np.array([bool(block["clash"][i])]),
+            smiles=smiles, fields=_fields(block, i, True),
+        )  # fmt: skip
+    from hpcfold.store.results_view import clash_flag
 
-
-def sdf_tags(table: dict, i: int, hit_rank: int) -> dict[str, str | float]:
-    """SD tags of one exported pose: scores (kcal/mol) and identity."""
-    tags: dict[str, str | float] = {
-        "ligand_id": text(table["lig_id"][i]),
-        "smiles": text(table["smiles"][i]),
-        "affinity": round(float(table["affinity"][i]), 3),
-        "inter": round(float(table["inter"][i]), 3),
-        "intra": round(float(table["intra"][i]), 3),
-    }
-    for name, value in zip(TERMS, np.asarray(table["terms"])[i]):
-        tags[name] = round(float(value), 4)
-    tags["n_poses"] = str(int(table["n_poses"][i]))
-    tags["hit_rank"] = str(hit_rank)
-    return tags
-
-
-def write_sdf(view, table: dict, sel: Selection, out_path: str, features: str) -> int:
-    """Best pose of each selected hit; molecules read from the screen's feature store."""
-    from hpcfold.chem.sdf import write_pose_sdf
-    from hpcfold.store.features import FeatureStore
-
-    n = 0
-    with FeatureStore(features) as store, open(out_path, "w", encoding="utf-8") as fh:
-        for start in range(0, len(sel.hits), 256):  # read molecules in blocks
-            rows = sel.hits[start : start + 256]
-            records = store.read(np.asarray(table["index"])[rows])
-            for i, record in zip(rows, records):
-                coords, _ = view.poses(int(table["index"][i]))
-                name = text(table["lig_id"][i])
-                fh.write(write_pose_sdf(record, coords[0], name, sdf_tags(table, i, n + 1)))
-                n += 1
-    return n
+    coords, values = view.pose_values_at(block["loc"][i])
+    m = len(values) if poses == "all" else min(int(poses), len(values))
+    terms = np.full((m, len(TERMS)), np.nan)
+    terms[0] = block["terms"][i]  # the store keeps the terms of the best pose only
+    return LigandOutput(
+        lig_id, values[:m, 0].astype(np.float64), values[:m, 1].astype(np.float64),
+        values[:m, 2].astype(np.float64), terms, clash_flag(values[:m, 0]), record=record,
+        coords=coords[:m], smiles=smiles, fields=_fields(block, i, True),
+    )  # fmt: skip
 
 
 def feature_store_path(view, results_path) -> str:
@@ -163,35 +174,111 @@ def feature_store_path(view, results_path) -> str:
     raise UserError(f"feature store {named} (named in the results store) not found")
 
 
-def export_hits(results_path, out_path, top=None, min_score=None, include_failures=False) -> int:
-    """Write hits from ``results_path`` to ``out_path`` (.sdf or .csv by suffix).
+@dataclass(frozen=True)
+class ExportResult:
+    """``n``: ligands written to the output; ``refused``: [(ligand id, reason)] written to
+    ``refused_path`` as PDBQT instead of SDF (their molecule is not known for sure)."""
 
-    Args: top: keep at most this many docked ligands (best first); min_score: keep only
-    ligands with affinity <= this value in kcal/mol (e.g. -8.0); include_failures: CSV only,
-    append failed ligands with their reason and message.
-    Returns: the number of ligands written.
+    n: int
+    refused: tuple[tuple[str, str], ...] = ()
+    refused_path: str = ""
+
+
+def parse_poses(value) -> int | str:
+    """``--poses``: 'all' or an integer >= 1."""
+    if str(value).lower() == "all":
+        return "all"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UserError(f"--poses must be 'all' or an integer >= 1, got {value!r}")
+    return n
+
+
+def export_hits(
+    results_path, out_path, top=None, min_score=None, include_failures=False, poses=1,
+    include_clashes=False, template=None,
+) -> ExportResult:  # fmt: skip
+    """Write hits from ``results_path`` to ``out_path`` (.sdf, .pdbqt or .csv by suffix).
+
+    Args: top: at most this many docked ligands, best first; min_score: only ligands with
+    affinity <= this value in kcal/mol (e.g. -8.0); include_failures: CSV only, append failed
+    ligands with their reason and message; poses: poses per ligand (1, N or 'all'; SDF and
+    PDBQT); include_clashes: keep clash-flagged ligands; template: an RDKit molecule giving the
+    bond orders of PDBQT ligands without meeko's remarks (SDF).
     """
     from hpcfold.store.results import open_results
 
+    poses = parse_poses(poses)
+    _check(top, min_score)
+    writer_class(out_path)  # the suffix is checked before any work
     suffix = os.path.splitext(str(out_path))[1].lower()
-    if suffix not in (".sdf", ".csv"):
-        raise UserError(f"output must end in .sdf or .csv, got {out_path}")
-    if suffix == ".sdf" and include_failures:
+    if suffix != ".csv" and include_failures:
         raise UserError("failed ligands have no pose: export them with -o FILE.csv")
     if not os.path.exists(results_path):
         raise UserError(f"results store {results_path} not found")
-    os.makedirs(os.path.dirname(os.path.abspath(str(out_path))), exist_ok=True)
-    tmp = f"{out_path}.tmp"
+    folder = os.path.dirname(os.path.abspath(str(out_path)))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the output folder {folder}: {exc.strerror}") from None
     with open_results(str(results_path)) as view:
-        table = view.table
-        sel = select(table, top=top, min_score=min_score)
-        try:
-            if suffix == ".csv":
-                n = write_csv(table, sel, tmp, include_failures)
-            else:
-                n = write_sdf(view, table, sel, tmp, feature_store_path(view, results_path))
-            os.replace(tmp, out_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    return n
+        features = None if suffix == ".csv" else feature_store_path(view, results_path)
+        with open_writer(str(out_path), template=template) as writer:
+            for block in iter_hits(view, top, min_score, include_clashes):
+                _write_block(view, writer, block, poses, features)
+            if include_failures:
+                for block in iter_failures(view):
+                    _write_block(view, writer, block, poses, None)
+            refused = tuple(getattr(writer, "refused", ()))
+            path = getattr(writer, "refused_path", "") if refused else ""
+            return ExportResult(writer.n_ligands, refused, path)
+
+
+def _cells(values, ok: np.ndarray, spec: str = "%.3f") -> list[str]:
+    """Formatted numbers, '' where not finite or not ``ok``."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.char.mod(spec, np.nan_to_num(v))
+    return np.where(ok & np.isfinite(v), out, "").tolist()
+
+
+_REASON_NAMES = {int(r): r.name for r in Reason}
+
+
+def csv_rows(block: dict) -> list[list[str]]:
+    """The rows of a block in ``CSV_COLUMNS`` order, formatted column by column (numpy)."""
+    n = len(block["index"])
+    ok = (np.asarray(block["status_code"]) == 0) & np.isfinite(
+        np.asarray(block["affinity"], dtype=np.float64)
+    )
+    terms = np.asarray(block["terms"], dtype=np.float64).reshape(n, len(TERMS))
+    reason = [("" if k else _REASON_NAMES.get(int(c), str(c)))
+              for k, c in zip(ok.tolist(), np.asarray(block["reason"]).tolist())]  # fmt: skip
+    columns = [
+        [text(x) for x in block["lig_id"]], [text(x) for x in block["smiles"]],
+        [text(x) for x in block["status"]], _cells(block["affinity"], ok),
+        _cells(block["inter"], ok), _cells(block["intra"], ok),
+        *(_cells(terms[:, k], ok) for k in range(len(TERMS))),
+        np.asarray(block["n_poses"]).astype(str).tolist(),
+        _cells(block["seconds"], np.ones(n, bool)), np.asarray(block["rank"]).astype(str).tolist(),
+        [text(x) for x in block["device"]], np.asarray(block["index"]).astype(str).tolist(),
+        reason, [text(x) for x in block["message"]],
+        np.where(ok, np.where(np.asarray(block["clash"], bool), "1", "0"), "").tolist(),
+    ]  # fmt: skip
+    return [list(r) for r in zip(*columns)]
+
+
+def _write_block(view, writer, block: dict, poses, features) -> None:
+    if features is None:
+        writer.write_rows(csv_rows(block))
+        return
+    from hpcfold.store.features import FeatureStore
+
+    with FeatureStore(features) as store:
+        for start in range(0, len(block["index"]), RECORD_BLOCK):
+            rows = np.arange(start, min(start + RECORD_BLOCK, len(block["index"])))
+            records = store.read(np.asarray(block["index"])[rows])
+            for i, record in zip(rows.tolist(), records):
+                writer.write(ligand_output(view, block, i, poses, record))

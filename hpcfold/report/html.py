@@ -4,7 +4,12 @@ Sections: summary (counts, run metadata), score distribution, top hits (2D depic
 table), throughput over time and busy % per rank, failures by reason and, when ligands carry
 activity labels (see ``hpcfold.report.labels``), ROC curve and enrichment (EF1%, EF5%, ROC
 AUC). Failed ligands that carry a label rank last (tied) in the enrichment, so failures cost
-recall as they would in a real screen.
+recall as they would in a real screen. Ligands whose best pose is not clash-free
+(``results_view.clash_flag``) are counted and left out of the top hits and the score plot unless
+``include_clashes``.
+
+The store is streamed (``ResultsView.iter_blocks``): memory is one block, the top hits, the
+failure counts and the labelled ligands' scores (for ROC), whatever the number of ligands.
 """
 
 from __future__ import annotations
@@ -18,8 +23,15 @@ import numpy as np
 
 from hpcfold.errors import UserError
 from hpcfold.report import metrics, plots
-from hpcfold.report.export import ok_mask, reason_name, text
-from hpcfold.report.labels import Labels, table_labels
+from hpcfold.report.export import (
+    best_first,
+    feature_store_path,
+    hit_mask,
+    reason_name,
+    take_rows,
+    text,
+)
+from hpcfold.report.labels import label_of_name, read_labels_csv
 
 PNG_NAMES = ("scores.png", "top_hits.png", "throughput.png", "busy.png", "failures.png")
 ROC_PNG = "roc.png"
@@ -49,16 +61,17 @@ def _session_spans(view, c: dict) -> dict[int, tuple[float, float]]:
     return spans
 
 
-def timeline(view) -> tuple[np.ndarray, float | None, float]:
-    """(t_done per docked ligand (L,) unix s, screen start or None, wall seconds of docking).
+def timeline(view) -> tuple[np.ndarray, np.ndarray, float | None, float]:
+    """(t_done (C,) unix s and ligands (C,) of each docking chunk, screen start or None, wall
+    seconds of docking). Per chunk, not per ligand: the size does not grow with the library.
 
     Wall time sums the sessions' spans (a resumed screen has several sessions).
     """
     c = docking_chunks(view)
-    t_done = np.repeat(np.asarray(c["t_done"], np.float64), np.asarray(c["n"], np.int64))
     spans = _session_spans(view, c)
     wall = sum(max(0.0, end - begin) for begin, end in spans.values())
-    return t_done, (min(b for b, _ in spans.values()) if spans else None), wall
+    start = min(b for b, _ in spans.values()) if spans else None
+    return np.asarray(c["t_done"], np.float64), np.asarray(c["n"], np.int64), start, wall
 
 
 def worker_stats(view) -> dict[str, np.ndarray]:
@@ -122,84 +135,135 @@ def _img(name: str, alt: str) -> str:
     return f'<p><img src="{_e(name)}" alt="{_e(alt)}"></p>'
 
 
-def _hits_table(table: dict, rows: np.ndarray, labels: Labels | None) -> str:
+def _hits_table(top: dict, labels: np.ndarray | None) -> str:
+    """``top``: the best hits as one block (best first); ``labels`` (H,) int8 1/0/-1 or None."""
     head = "<tr><th>#</th><th>ligand</th><th>affinity</th><th>inter</th><th>intra</th>"
     head += "<th>label</th>" if labels is not None else ""
     head += "<th>SMILES</th></tr>"
     body = []
-    for n, i in enumerate(rows, 1):
+    for n in range(len(top.get("index", ()))):
         lab = ""
         if labels is not None:
-            lab = (
-                f"<td>{'active' if labels.active[i] else 'decoy'}</td>"
-                if labels.known[i]
-                else "<td></td>"
-            )
+            lab = f"<td>{ {1: 'active', 0: 'decoy'}.get(int(labels[n]), '') }</td>"
         body.append(
-            f"<tr><td class=num>{n}</td><td>{_e(table['lig_id'][i])}</td>"
-            f"<td class=num>{float(table['affinity'][i]):.2f}</td>"
-            f"<td class=num>{float(table['inter'][i]):.2f}</td>"
-            f"<td class=num>{float(table['intra'][i]):.2f}</td>{lab}"
-            f"<td class=smiles>{_e(table['smiles'][i])}</td></tr>"
+            f"<tr><td class=num>{n + 1}</td><td>{_e(top['lig_id'][n])}</td>"
+            f"<td class=num>{float(top['affinity'][n]):.2f}</td>"
+            f"<td class=num>{float(top['inter'][n]):.2f}</td>"
+            f"<td class=num>{float(top['intra'][n]):.2f}</td>{lab}"
+            f"<td class=smiles>{_e(top['smiles'][n])}</td></tr>"
         )
     return f"<table>{head}{''.join(body)}</table>"
 
 
-def _failure_table(table: dict, failed: np.ndarray) -> tuple[dict[str, int], str]:
-    counts: dict[str, int] = {}
-    example: dict[str, str] = {}
-    for i in failed:
-        name = reason_name(table["reason"][i])
-        counts[name] = counts.get(name, 0) + 1
-        example.setdefault(name, f"{text(table['lig_id'][i])}: {text(table['message'][i])}")
+def _failure_table(counts: dict[str, int], example: dict[str, str]) -> str:
     if not counts:
-        return counts, "<p>No failures: every ligand was docked.</p>"
+        return "<p>No failures: every ligand was docked.</p>"
     body = "".join(
         f"<tr><td>{_e(k)}</td><td class=num>{v}</td><td>{_e(example[k][:200])}</td></tr>"
         for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
     )
-    return counts, f"<table><tr><th>reason</th><th>ligands</th><th>example</th></tr>{body}</table>"
+    return f"<table><tr><th>reason</th><th>ligands</th><th>example</th></tr>{body}</table>"
 
 
-def _enrichment_section(table, ok, labels: Labels | None, out_dir: str) -> str:
-    """HTML for the ROC/enrichment section; writes roc.png when both classes are present (and
-    removes a stale one otherwise)."""
+def _enrichment_section(scores, active, origin: str | None, out_dir: str) -> str:
+    """HTML for the ROC/enrichment section from the labelled ligands' ``scores`` (L,) (failures
+    already ranked last) and ``active`` (L,) bool; writes roc.png when both classes are present
+    (and removes a stale one otherwise)."""
     roc_path = os.path.join(out_dir, ROC_PNG)
     if os.path.exists(roc_path):
         os.remove(roc_path)
-    if labels is None:
+    if origin is None or scores.size == 0:
         return (
             "<p>No activity labels (name the input files <i>actives</i> / <i>decoys</i>, or "
             "pass <code>--labels</code> with an id,label CSV): no ROC or enrichment.</p>"
         )
-    affinity = np.asarray(table["affinity"], dtype=np.float64)
-    rows = np.flatnonzero(labels.known)
-    worst = float(affinity[ok].max()) + 1.0 if ok.any() else 0.0
-    scores = np.where(ok[rows], affinity[rows], worst)  # failures rank last, tied
-    result = metrics.enrichment(scores, labels.active[rows], EF_FRACTIONS)
-    n_act = int(labels.active[rows].sum())
+    result = metrics.enrichment(scores, active, EF_FRACTIONS)
+    n_act = int(active.sum())
     if result is None:
         return (
-            f"<p>Labels from {_e(labels.origin)}: {n_act} actives, {rows.size - n_act} decoys; "
+            f"<p>Labels from {_e(origin)}: {n_act} actives, {scores.size - n_act} decoys; "
             "both classes are needed for ROC and enrichment.</p>"
         )
-    fpr, tpr = metrics.roc_curve(scores, labels.active[rows])
+    fpr, tpr = metrics.roc_curve(scores, active)
     plots.roc(fpr, tpr, result.auc, roc_path, result.ef)
     kv = [("actives", str(result.n_actives)), ("decoys", str(result.n_decoys))]
     kv.append(("ROC AUC", f"{result.auc:.3f}"))
     for f in EF_FRACTIONS:
-        n = metrics.n_selected(rows.size, f)
-        kv.append((f"EF{100 * f:g}%", f"{result.ef[f]:.2f} (top {n} of {rows.size})"))
-    failed = int((~ok[rows]).sum())
-    note = f" {failed} labelled ligands failed and rank last." if failed else ""
+        n = metrics.n_selected(scores.size, f)
+        kv.append((f"EF{100 * f:g}%", f"{result.ef[f]:.2f} (top {n} of {scores.size})"))
     return (
-        f"<p class=note>Labels from {_e(labels.origin)}; ranking by best affinity.{note}</p>"
+        f"<p class=note>Labels from {_e(origin)}; ranking by best affinity.{{failed_note}}</p>"
         + _kv_table(kv)
         + _img(ROC_PNG, "ROC curve")
     )
 
 
-def write_report(results_path: str, out_dir: str, labels_csv: str | None = None, top: int = 12):
+class _Labeller:
+    """Activity labels per block (1 active, 0 decoy, -1 unknown): from a CSV of ids or from the
+    input file each ligand was read from; ``origin`` None when nothing can carry a label."""
+
+    def __init__(self, view, results_path: str, labels_csv: str | None):
+        self.by_id, self.store, self.by_file = None, None, {}
+        self.origin: str | None = None
+        if labels_csv:
+            self.by_id = read_labels_csv(labels_csv)
+            self.origin = f"labels file {os.path.basename(labels_csv)}"
+            return
+        try:
+            features = feature_store_path(view, results_path)
+        except UserError:
+            return  # the feature store moved: no labels from file names
+        from hpcfold.store.features import FeatureStore
+
+        store = FeatureStore(features)
+        if all(label_of_name(p) is None for p in store.inputs):
+            store.close()
+            return
+        self.store = store
+        self.origin = "input file names (active / decoy in the file name)"
+
+    def __call__(self, block: dict) -> np.ndarray:
+        n = len(block["index"])
+        out = np.full(n, -1, dtype=np.int8)
+        if self.by_id is not None:
+            for k, lig_id in enumerate(block["lig_id"]):
+                lab = self.by_id.get(text(lig_id))
+                if lab is not None:
+                    out[k] = int(lab)
+        elif self.store is not None:
+            from hpcfold.report.labels import source_file
+
+            for k, source in enumerate(self.store.sources(np.asarray(block["index"], np.int64))):
+                name = source_file(source)
+                if name not in self.by_file:
+                    self.by_file[name] = label_of_name(name)
+                if self.by_file[name] is not None:
+                    out[k] = int(self.by_file[name])
+        return out
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def _enrichment(scores, active, failed, origin, out_dir: str) -> str:
+    """The enrichment section from the per-block labelled scores; failed ligands rank last."""
+    s = np.concatenate(scores) if scores else np.zeros(0)
+    y = np.concatenate(active) if active else np.zeros(0, bool)
+    bad = np.concatenate(failed) if failed else np.zeros(0, bool)
+    ok_scores = s[~bad]
+    worst = float(ok_scores.max()) + 1.0 if ok_scores.size else 0.0
+    s = np.where(bad, worst, s)
+    html_text = _enrichment_section(s, y, origin, out_dir)
+    n_bad = int(bad.sum())
+    note = f" {n_bad} labelled ligands failed and rank last." if n_bad else ""
+    return html_text.replace("{failed_note}", note)
+
+
+def write_report(
+    results_path: str, out_dir: str, labels_csv: str | None = None, top: int = 12,
+    include_clashes: bool = False,
+):  # fmt: skip
     """Write ``out_dir/index.html`` and its PNGs for a results store; returns the HTML path."""
     from hpcfold.store.results import open_results
 
@@ -207,53 +271,102 @@ def write_report(results_path: str, out_dir: str, labels_csv: str | None = None,
         raise UserError(f"results store {results_path} not found")
     os.makedirs(out_dir, exist_ok=True)
     with open_results(str(results_path)) as view:
-        page = _render(view, str(results_path), out_dir, labels_csv, top)
+        page = _render(view, str(results_path), out_dir, labels_csv, top, include_clashes)
+    from hpcfold.report.writers import AtomicFile
+
     out = os.path.join(out_dir, "index.html")
-    with open(out + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(page)
-    os.replace(out + ".tmp", out)
+    page_file = AtomicFile(out)
+    page_file.fh.write(page)
+    page_file.commit()
     return out
 
 
-def _render(view, results_path: str, out_dir: str, labels_csv: str | None, top: int) -> str:
-    """Write the PNGs into ``out_dir``; return the page's HTML text."""
-    table, meta = view.table, dict(view.meta)
-    ok = ok_mask(table)
-    affinity = np.asarray(table["affinity"], dtype=np.float64)
-    index = np.asarray(table["index"])
-    hits = np.flatnonzero(ok)
-    hits = hits[np.lexsort((index[hits], affinity[hits]))]
-    failed = np.flatnonzero(~ok)
-    labels = table_labels(view, results_path, table, labels_csv)
-    p = lambda name: os.path.join(out_dir, name)  # noqa: E731
+HIST_EDGES = np.round(np.arange(-50.0, 50.0001, 0.1), 1)  # score plot bins, kcal/mol
 
-    hit_labels = labels.active[hits] if labels is not None and labels.known[hits].all() else None
-    plots.score_distribution(affinity[hits], p("scores.png"), hit_labels)
-    top_rows = hits[:top]
+
+def _render(view, results_path, out_dir, labels_csv, top: int, include_clashes: bool) -> str:
+    """Write the PNGs into ``out_dir``; return the page's HTML text (one pass over the store)."""
+    meta = dict(view.meta)
+    p = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    n_total = n_docked = n_flagged = 0
+    best = np.inf
+    counts: dict[str, int] = {}
+    example: dict[str, str] = {}
+    hist = np.zeros((3, len(HIST_EDGES) - 1), dtype=np.int64)  # all, actives, decoys
+    hits: dict | None = None
+    scores, active, failed_lab = [], [], []
+    n_unlabelled_hits = 0
+    labeller = _Labeller(view, results_path, labels_csv)
+    try:
+        for block in view.iter_blocks():
+            n_total += len(block["index"])
+            aff = np.asarray(block["affinity"], dtype=np.float64)
+            docked = (block["status_code"] == 0) & np.isfinite(aff)
+            n_docked += int(docked.sum())
+            n_flagged += int((docked & block["clash"]).sum())
+            if docked.any():
+                best = min(best, float(aff[docked].min()))
+            for i in np.flatnonzero(~docked).tolist():
+                name = reason_name(block["reason"][i])
+                counts[name] = counts.get(name, 0) + 1
+                example.setdefault(name, f"{text(block['lig_id'][i])}: {text(block['message'][i])}")
+            lab = labeller(block) if labeller.origin is not None else None
+            keep = hit_mask(block, None, include_clashes)
+            shown = np.clip(np.searchsorted(HIST_EDGES, aff[keep], side="right") - 1, 0,
+                            hist.shape[1] - 1)  # fmt: skip
+            np.add.at(hist[0], shown, 1)
+            if lab is not None:
+                np.add.at(hist[1], shown[lab[keep] == 1], 1)
+                np.add.at(hist[2], shown[lab[keep] == 0], 1)
+                n_unlabelled_hits += int((lab[keep] < 0).sum())
+                known = lab >= 0
+                scores.append(aff[known])
+                active.append(lab[known] == 1)
+                failed_lab.append(~docked[known])
+            cand = best_first(take_rows(block, np.flatnonzero(keep)), max(top, 50))
+            hits = cand if hits is None else best_first(
+                {c: np.concatenate([hits[c], cand[c]]) for c in hits}, max(top, 50)
+            )  # fmt: skip
+        hits = hits or {}
+        top_labels = labeller(hits) if labeller.origin is not None and hits else None
+    finally:
+        labeller.close()
+    n_failed = n_total - n_docked
+    by_label = labeller.origin is not None and n_unlabelled_hits == 0
+    plots.score_distribution(
+        HIST_EDGES, hist[0], p("scores.png"), hist[1] if by_label else None,
+        hist[2] if by_label else None,
+        note=f", {n_flagged} clash-flagged left out" if n_flagged and not include_clashes else "",
+    )  # fmt: skip
+    top_n = {k: v[:top] for k, v in hits.items()}
     plots.top_hits(
-        [text(s) for s in np.asarray(table["smiles"])[top_rows]],
-        [text(s) for s in np.asarray(table["lig_id"])[top_rows]],
-        affinity[top_rows],
-        p("top_hits.png"),
-        n=top,
-    )
-    t_done, start, wall = timeline(view)
-    plots.throughput(t_done, p("throughput.png"), t_start=start)
+        [text(x) for x in top_n.get("smiles", ())], [text(x) for x in top_n.get("lig_id", ())],
+        np.asarray(top_n.get("affinity", ()), dtype=np.float64), p("top_hits.png"), n=top,
+    )  # fmt: skip
+    t_done, n_done, start, wall = timeline(view)
+    plots.throughput(t_done, p("throughput.png"), t_start=start, counts=n_done)
     ws = worker_stats(view)
     plots.busy_per_rank(
         ws["rank"], ws["busy_fraction"], p("busy.png"), [text(d) for d in ws["device"]]
     )
-    counts, failure_html = _failure_table(table, failed)
+    failure_html = _failure_table(counts, example)
     plots.failures_by_reason(counts, p("failures.png"))
-    enrich_html = _enrichment_section(table, ok, labels, out_dir)
-
-    rate = f"{t_done.size / wall:.2f} ligands/s" if wall > 0 else "n/a"
+    enrich_html = _enrichment(scores, active, failed_lab, labeller.origin, out_dir)
+    hits_html = _hits_table(hits, top_labels)
+    flagged_note = (
+        "" if not n_flagged else
+        f"<p class=note>{n_flagged} docked ligands have no clash-free pose (best affinity &gt; 0 "
+        f"kcal/mol) and are {'shown' if include_clashes else 'left out'} here"
+        f"{'' if include_clashes else ' (hpcfold report --include-clashes shows them)'}.</p>"
+    )  # fmt: skip
+    rate = f"{int(n_done.sum()) / wall:.2f} ligands/s" if wall > 0 else "n/a"
     summary = [
         ("results store", os.path.abspath(results_path)),
-        ("ligands", str(len(index))),
-        ("docked", str(hits.size)),
-        ("failed", str(failed.size)),
-        ("best affinity", f"{affinity[hits[0]]:.2f} kcal/mol" if hits.size else "n/a"),
+        ("ligands", str(n_total)),
+        ("docked", str(n_docked)),
+        ("clash-flagged (no clash-free pose)", str(n_flagged)),
+        ("failed", str(n_failed)),
+        ("best affinity", f"{best:.2f} kcal/mol" if np.isfinite(best) else "n/a"),
         ("wall time", f"{wall:.1f} s ({rate})" if wall > 0 else "n/a"),
         ("worker ranks", str(len(ws["rank"]))),
     ]
@@ -265,7 +378,7 @@ def _render(view, results_path: str, out_dir: str, labels_csv: str | None, top: 
 <h2>Summary</h2>{_kv_table(summary)}
 <h2>Score distribution</h2>{_img("scores.png", "score distribution")}
 <h2>Top hits</h2>{_img("top_hits.png", "top hits")}
-{_hits_table(table, hits[: max(top, 50)], labels)}
+{flagged_note}{hits_html}
 <h2>Enrichment</h2>{enrich_html}
 <h2>Throughput</h2>{_img("throughput.png", "ligands per second over time")}
 <h2>Busy % per rank</h2>

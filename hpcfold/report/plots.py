@@ -37,30 +37,44 @@ def _placeholder(ax, message: str) -> None:
     ax.set_yticks([])
 
 
-def score_distribution(affinity, path: str, labels=None) -> str:
-    """Histogram of best affinities (kcal/mol). affinity (N,) finite; labels (N,) bool or None
-    (True = active): when given, actives and decoys are drawn as two overlaid histograms."""
-    a = np.asarray(affinity, dtype=np.float64)
+def score_distribution(edges, counts, path: str, actives=None, decoys=None, note: str = "") -> str:
+    """Histogram of best affinities (kcal/mol) from fixed-width bins: ``edges`` (K + 1,),
+    ``counts`` (K,) ligands per bin; ``actives`` / ``decoys`` (K,) or None: drawn as two
+    overlaid histograms instead. Empty bins at either end are not drawn; at most 60 bars."""
+    edges = np.asarray(edges, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.int64)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    if a.size == 0:
+    n = int(c.sum())
+    if n == 0:
         _placeholder(ax, "no docked ligands")
         ax.set_title("Score distribution")
         return _save(fig, path)
-    lo, hi = float(a.min()), float(a.max())
-    if hi - lo < 0.5:  # one value or a narrow range: pad so bins have width
-        lo, hi = lo - 0.25, hi + 0.25
-    bins = np.linspace(lo, hi, int(np.clip(np.sqrt(a.size) * 2, 8, 60)) + 1)
-    if labels is not None:
-        y = np.asarray(labels, dtype=bool)
-        ax.hist(a[~y], bins=bins, color=DECOY_COLOR, alpha=0.7, label=f"decoys ({int((~y).sum())})")
-        ax.hist(a[y], bins=bins, color=ACTIVE_COLOR, alpha=0.7, label=f"actives ({int(y.sum())})")
+    used = np.flatnonzero(c)
+    lo, hi = int(used[0]), int(used[-1]) + 1
+    step = max(1, -(-(hi - lo) // 60))  # merge neighbouring bins: at most 60 bars
+    cut = np.arange(lo, hi, step)
+
+    def merged(x):
+        return np.add.reduceat(np.asarray(x, dtype=np.int64)[lo:hi], cut - lo)
+
+    left = edges[cut]
+    width = edges[min(lo + step, len(edges) - 1)] - edges[lo]
+    if actives is not None and decoys is not None:
+        d, a = merged(decoys), merged(actives)
+        ax.bar(left, d, width=width, align="edge", color=DECOY_COLOR, alpha=0.7,
+               label=f"decoys ({int(d.sum())})")  # fmt: skip
+        ax.bar(left, a, width=width, align="edge", color=ACTIVE_COLOR, alpha=0.7,
+               label=f"actives ({int(a.sum())})")  # fmt: skip
         ax.legend()
     else:
-        ax.hist(a, bins=bins, color=MAIN_COLOR, alpha=0.85)
-    ax.axvline(float(np.median(a)), color="black", lw=1, ls="--")
+        ax.bar(left, merged(c), width=width, align="edge", color=MAIN_COLOR, alpha=0.85)
+    cum = np.cumsum(c)
+    k = int(np.searchsorted(cum, (n + 1) // 2))
+    median = 0.5 * (edges[k] + edges[k + 1])
+    ax.axvline(median, color="black", lw=1, ls="--")
     ax.set_xlabel("best affinity (kcal/mol, lower is better)")
     ax.set_ylabel("ligands")
-    ax.set_title(f"Score distribution ({a.size} docked; dashed = median {np.median(a):.2f})")
+    ax.set_title(f"Score distribution ({n} docked{note}; dashed = median {median:.2f})")
     return _save(fig, path)
 
 
@@ -94,22 +108,27 @@ def top_hits(smiles, ids, affinity, path: str, n: int = 12, per_row: int = 4) ->
     return path
 
 
-def throughput(t_done, path: str, t_start: float | None = None) -> str:
+def throughput(t_done, path: str, t_start: float | None = None, counts=None) -> str:
     """Ligands done over time: cumulative count (top) and ligands/s per time bin (bottom).
 
-    t_done (N,) float: wall-clock time (s, any origin) each ligand's result was stored;
-    t_start: when the screen started (same origin), default the first t_done.
+    t_done (N,) float: wall-clock time (s, any origin) results were stored; counts (N,) int:
+    ligands stored at each time (default 1 each: one time per ligand; a results store passes
+    one time per chunk); t_start: when the screen started (same origin), default the first.
     """
-    t = np.sort(np.asarray(t_done, dtype=np.float64))
+    t = np.asarray(t_done, dtype=np.float64).reshape(-1)
+    w = np.ones(t.size, np.int64) if counts is None else np.asarray(counts, np.int64).reshape(-1)
+    order = np.argsort(t, kind="stable")
+    t, w = t[order], w[order]
+    total = int(w.sum())
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6.4, 5.0))
     ax1.set_title("Throughput")
-    if t.size == 0:
+    if total == 0:
         _placeholder(ax1, "no results yet")
         _placeholder(ax2, "")
         return _save(fig, path)
     t0 = float(t[0]) if t_start is None else min(float(t_start), float(t[0]))
     x = t - t0
-    ax1.step(np.r_[0.0, x], np.arange(t.size + 1), where="post", color=MAIN_COLOR)
+    ax1.step(np.r_[0.0, x], np.r_[0, np.cumsum(w)], where="post", color=MAIN_COLOR)
     ax1.set_ylabel("ligands done")
     ax1.set_xlabel("seconds since start")
     ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -118,12 +137,12 @@ def throughput(t_done, path: str, t_start: float | None = None) -> str:
         _placeholder(ax2, "all results stored at once: no rate over time")
     else:
         n_bins = int(np.clip(np.unique(x).size, 1, 40))
-        counts, edges = np.histogram(x, bins=n_bins, range=(0.0, span))
+        binned, edges = np.histogram(x, bins=n_bins, range=(0.0, span), weights=w)
         width = edges[1] - edges[0]
-        ax2.bar(edges[:-1], counts / width, width=width, align="edge", color=MAIN_COLOR)
-        ax2.axhline(t.size / span, color="black", lw=1, ls="--")
+        ax2.bar(edges[:-1], binned / width, width=width, align="edge", color=MAIN_COLOR)
+        ax2.axhline(total / span, color="black", lw=1, ls="--")
         ax2.set_ylabel("ligands / s")
-        ax2.set_title(f"mean {t.size / span:.2f} ligands/s (dashed)", fontsize=10)
+        ax2.set_title(f"mean {total / span:.2f} ligands/s (dashed)", fontsize=10)
         ax2.set_xlabel("seconds since start")
     return _save(fig, path)
 

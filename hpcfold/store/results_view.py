@@ -2,7 +2,15 @@
 
 A view reads the main ``results.h5`` plus the parts not yet compacted (seq greater than the
 main file's ``compacted_through``), so it works while no writer is open, after a crash, and
-after compaction. Rows are deduplicated by ligand index (first committed wins) and sorted.
+after compaction. Rows are deduplicated by ligand index (first committed wins).
+
+Two ways to read: ``table`` (every row in memory, sorted by ligand index; small stores, tests)
+and ``iter_blocks`` (rows in blocks of bounded size, in commit order, with a bitmap of the
+indices already seen: N/8 bytes), on which ``export``, ``report`` and ``inspect`` stream. A
+block's ``loc`` column is an opaque handle for ``pose_values_at``; the file layout stays here.
+
+``clash_flag`` derives the clash flag from the stored best affinity at read time, so the store
+format does not carry it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,19 @@ from hpcfold.store import h5util, results_io
 from hpcfold.types import SCHEMA_VERSION, Reason
 
 STATUS_NAMES = np.array(["ok", "failed"], dtype=object)
+BLOCK_ROWS = 65536
+LOC_FIELDS = 6  # source file, row, pose_values offset, pose_coords offset, n_poses, n_atoms
+
+
+def clash_flag(affinity) -> np.ndarray:
+    """(N,) bool: the best pose is not clash-free, i.e. its affinity (kcal/mol) is > 0.
+
+    Vina's affinity is the intermolecular energy over (1 + w N_rot), so it is positive exactly
+    when the weighted repulsion outweighs every attractive term in the best pose found: no pose
+    fits the site without a clash. NaN (a failed ligand) is not flagged.
+    """
+    a = np.asarray(affinity, dtype=np.float64)
+    return np.greater(a, 0.0, where=np.isfinite(a), out=np.zeros(a.shape, dtype=bool))
 
 
 def _open_sources(path: str):
@@ -70,6 +91,20 @@ def _raw(files) -> tuple[dict, dict]:
     return cat(lig), cat(chk)
 
 
+def _cat_chunks(files) -> dict:
+    """The chunk tables of all files, concatenated (one row per committed chunk)."""
+    chk = collections.defaultdict(list)
+    for f in files:
+        for k, v in results_io.load_group(f, "chunks").items():
+            chk[k].append(v)
+    return {
+        k: np.concatenate(v)
+        if isinstance(v[0], np.ndarray)
+        else h5util.text_array(list(itertools.chain.from_iterable(v)))
+        for k, v in chk.items()
+    }
+
+
 class ResultsView:
     """Read-only results: ``table`` (numpy columns sorted by ligand index), ``poses(i)``,
     ``meta``, ``chunks`` (per-chunk time series), ``rank_stats()``, ``sessions``."""
@@ -91,7 +126,19 @@ class ResultsView:
         self.stats += [json.loads(f.attrs["stats_json"]) for f in self._files[1:]
                        if "stats_json" in f.attrs]  # fmt: skip
         self.n_parts = len(self._files) - 1
-        lig, self.chunks = _raw(self._files)
+        self.chunks = _cat_chunks(self._files)
+        self._table: dict[str, np.ndarray] | None = None
+        self._pose_off: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def table(self) -> dict[str, np.ndarray]:
+        """Every row in memory (see the module docstring), loaded on first use."""
+        if self._table is None:
+            self._load_table()
+        return self._table
+
+    def _load_table(self) -> None:
+        lig, _ = _raw(self._files)
         self.raw_rows = len(lig["index"])
         order = np.lexsort((np.arange(len(lig["index"])), lig["index"]))
         keep = np.ones(len(order), bool)
@@ -103,8 +150,67 @@ class ResultsView:
         t["status_code"] = t["status"]
         t["status"] = STATUS_NAMES[np.clip(t["status"], 0, 1)]
         t["reason_name"] = h5util.text_array([Reason(int(r)).name for r in t["reason"]])
-        self.table: dict[str, np.ndarray] = t
-        self._pose_off: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        t["clash"] = clash_flag(t["affinity"])
+        self._table = t
+
+    def iter_blocks(self, block_rows: int | None = None, text: bool = True):
+        """Deduplicated rows in blocks of at most ``block_rows``: dicts of numpy columns
+        (``LIGAND_DTYPE`` fields, ``status`` names, ``status_code``, ``clash`` (B,) bool,
+        ``loc`` (B, 6) int64 for ``pose_values_at`` and, with ``text``, ``lig_id``, ``smiles``,
+        ``message``, ``device`` as object arrays of str). ``block_rows`` default
+        ``BLOCK_ROWS``. Memory: one block plus N/8 bytes."""
+        block_rows = int(block_rows or BLOCK_ROWS)
+        n_lig = self.meta.get("n_ligands")
+        seen = np.zeros(int(n_lig) // 8 + 1 if n_lig else 0, dtype=np.uint8)  # 1 bit per index
+        for s, f in enumerate(self._files):
+            g = f["ligands"]
+            n = int(g["rows"].shape[0])
+            pv = pc = tx = 0
+            for start in range(0, n, block_rows):
+                stop = min(n, start + block_rows)
+                rows = g["rows"][start:stop]
+                lens = g["text_len"][start:stop].astype(np.int64)
+                m = rows["n_poses"].astype(np.int64)
+                pvs = pv + np.concatenate([[0], np.cumsum(m)[:-1]])
+                pcs = pc + np.concatenate([[0], np.cumsum(m * rows["n_atoms"])[:-1]])
+                pv, pc = pv + int(m.sum()), pc + int((m * rows["n_atoms"]).sum())
+                idx = rows["index"].astype(np.int64)
+                if idx.size and int(idx.max()) >= seen.size * 8:  # grow geometrically
+                    size = max(int(idx.max()) // 8 + 1, 2 * seen.size)
+                    seen = np.concatenate([seen, np.zeros(size - seen.size, np.uint8)])
+                fresh = (seen[idx >> 3] & (1 << (idx & 7)).astype(np.uint8)) == 0
+                _, first = np.unique(idx, return_index=True)
+                once = np.zeros(idx.size, bool)
+                once[first] = True
+                keep = np.flatnonzero(fresh & once)
+                np.bitwise_or.at(seen, idx[keep] >> 3, (1 << (idx[keep] & 7)).astype(np.uint8))
+                block = {k: rows[k][keep] for k in rows.dtype.names}
+                block["status_code"] = block["status"]
+                block["status"] = STATUS_NAMES[np.clip(block["status"], 0, 1)]
+                block["clash"] = clash_flag(block["affinity"])
+                block["loc"] = np.stack([np.full(idx.size, s), np.arange(start, stop), pvs, pcs,
+                                         m, rows["n_atoms"]], axis=1)[keep].astype(np.int64)  # fmt: skip
+                ntext = int(lens.sum())
+                if text:
+                    raw = g["text"][tx : tx + ntext].tobytes()
+                    ends = np.cumsum(lens.reshape(-1)).reshape(lens.shape)
+                    starts = ends - lens
+                    for k, c in enumerate(results_io.LIGAND_TEXT):
+                        block[c] = h5util.text_array([
+                            raw[a:b].decode("utf-8", "surrogateescape")
+                            for a, b in zip(starts[keep, k].tolist(), ends[keep, k].tolist())
+                        ])  # fmt: skip
+                tx += ntext
+                yield block
+
+    def pose_values_at(self, loc) -> tuple[np.ndarray, np.ndarray]:
+        """(coords (M, n, 3) float32 A, values (M, 3): affinity, inter, intra) of one row's
+        poses, ``loc`` a row of a block's ``loc`` column."""
+        s, row, pv, pc, m, n = (int(v) for v in loc)
+        g = self._files[s]["ligands"]
+        values = g["pose_values"][pv : pv + m]
+        coords = g["pose_coords"][pc : pc + m * n]
+        return coords.reshape(m, n, 3), values.reshape(m, 3)
 
     def __len__(self) -> int:
         return int(len(self.table["index"]))
@@ -162,22 +268,37 @@ class ResultsView:
         return res
 
     def describe(self) -> dict:
-        t = self.table
-        ok = t["status_code"] == 0
+        """Counts, failures by reason, best and median affinity, clash-flagged ligands, per-rank
+        statistics; streamed (``iter_blocks``), the median exact to 0.001 kcal/mol."""
+        total = ok = clashes = 0
+        reasons: collections.Counter = collections.Counter()
+        best = np.inf
+        hist = np.zeros(len(_MEDIAN_EDGES) + 1, dtype=np.int64)
+        for b in self.iter_blocks(text=False):
+            good = b["status_code"] == 0
+            total += int(good.size)
+            ok += int(good.sum())
+            clashes += int((b["clash"] & good).sum())
+            for code, cnt in zip(*np.unique(b["reason"][~good], return_counts=True)):
+                reasons[Reason(int(code)).name] += int(cnt)
+            aff = b["affinity"][good].astype(np.float64)
+            aff = aff[np.isfinite(aff)]
+            if aff.size:
+                best = min(best, float(aff.min()))
+                hist += np.bincount(np.searchsorted(_MEDIAN_EDGES, aff), minlength=hist.size)
         n_lig = self.meta.get("n_ligands")
-        aff = t["affinity"][ok]
-        reasons = collections.Counter(t["reason_name"][~ok].tolist())
         rs = self.rank_stats()
         return {
             "kind": "results", "path": self.path, "schema_version": SCHEMA_VERSION,
-            "total": len(self), "ok": int(ok.sum()), "failed": int((~ok).sum()),
+            "total": total, "ok": ok, "failed": total - ok, "clash_flagged": clashes,
             "n_ligands": None if n_lig is None else int(n_lig),
-            "missing": None if n_lig is None else int(n_lig) - len(self),
+            "missing": None if n_lig is None else int(n_lig) - total,
             "failures_by_reason": dict(sorted(reasons.items())),
-            "best_affinity": float(aff.min()) if aff.size else None,
-            "median_affinity": float(np.median(aff)) if aff.size else None,
+            "best_affinity": float(best) if np.isfinite(best) else None,
+            "median_affinity": _hist_median(hist),
             "chunks": int(np.count_nonzero(self.chunks["n"] > 0)), "sessions": len(self.sessions),
-            "uncompacted_parts": self.n_parts, "duplicates": self.duplicates,
+            "uncompacted_parts": self.n_parts,
+            "duplicates": sum(int(f["ligands/rows"].shape[0]) for f in self._files) - total,
             "ranks": [
                 {"rank": int(r), "device": str(d), "ligands": int(n), "busy_fraction": float(b)}
                 for r, d, n, b in zip(rs["rank"], rs["device"], rs["ligands"], rs["busy_fraction"])
@@ -197,6 +318,26 @@ class ResultsView:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Bins of the streamed median: 0.001 kcal/mol from -100 to +100 (outside: the end bins).
+_MEDIAN_EDGES = np.round(np.arange(-100.0, 100.0005, 0.001), 3)
+
+
+def _hist_median(hist: np.ndarray) -> float | None:
+    """Median of the values counted in ``hist`` (bins of ``_MEDIAN_EDGES``), to 0.001."""
+    n = int(hist.sum())
+    if n == 0:
+        return None
+    cum = np.cumsum(hist)
+    lo = int(np.searchsorted(cum, (n + 1) // 2))  # the lower middle value's bin
+    hi = int(np.searchsorted(cum, n // 2 + 1))  # the upper middle value's bin
+
+    def mid(k: int) -> float:
+        k = min(max(k, 1), len(_MEDIAN_EDGES) - 1)
+        return float(0.5 * (_MEDIAN_EDGES[k - 1] + _MEDIAN_EDGES[k]))
+
+    return 0.5 * (mid(lo) + mid(hi))
 
 
 def open_results(path: str) -> ResultsView:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from rdkit import Chem
@@ -40,7 +42,7 @@ def test_pose_of_smiles_ligand_rigid_motion(tmp_path):
     suppl.SetData(text, removeHs=False)
     m = next(iter(suppl))
     assert m.GetProp("affinity") == "-7.250" and m.GetProp("mode") == "1"
-    assert m.GetProp("note") == "a b"
+    assert json.loads(m.GetProp("note")) == "a\nb"  # JSON-quoted: one line
 
 
 def test_pose_with_a_torsion_change_keeps_ch_bonds():
@@ -62,15 +64,36 @@ def test_pose_with_a_torsion_change_keeps_ch_bonds():
 
 
 def test_pdbqt_input_ligand_gets_an_sdf(shared_data):
-    """A PDBQT without meeko's REMARK SMILES: an SDF of its atoms and inferred single bonds."""
+    """A PDBQT without meeko's REMARK SMILES: the molecule perceived from its geometry, with
+    every hydrogen, the file's atoms at the pose."""
     raw = next(iter_records(shared_data / "redock42" / "1hnn" / "ligand_xray.pdbqt"))
     rec = prepare_record(raw, OPTS)
     assert rec.molblock == ""
     text = write_pose_sdf(rec, rec.coords, "1hnn", {"affinity": -8.5})
     mol = _read(text)
-    assert mol.GetNumAtoms() == rec.n_atoms
-    np.testing.assert_allclose(mol.GetConformer().GetPositions(), rec.coords, atol=1e-3)
+    assert Chem.MolToSmiles(Chem.RemoveHs(mol)) == "NS(=O)(=O)c1ccc2c(c1)C[NH2+]CC2"
+    np.testing.assert_allclose(mol.GetConformer().GetPositions()[: rec.n_atoms], rec.coords,
+                               atol=1e-3)  # fmt: skip
     assert "M  CHG  1" in text  # the protonated ring NH2+
+
+
+@pytest.mark.parametrize("lig_id", ["$$$$", "$$$$x", "M  END", "> <a>", "a\n$$$$\nb", '"q"'])
+def test_ids_that_break_sdf_are_escaped_and_kept(lig_id):
+    import json
+
+    from hpcfold.chem.sdf import sdf_name
+
+    rec = prepare_record(RawRecord("smiles", "CCO", "x", "t:1", 0), OPTS)
+    text = write_pose_sdf(rec, rec.coords, lig_id, {"hpcfold_ligand_id": lig_id, "n": 1})
+    suppl = Chem.SDMolSupplier()
+    suppl.SetData(text + text, removeHs=False)
+    mols = list(suppl)
+    assert len(mols) == 2 and all(m is not None for m in mols)  # one record each, not split
+    name = sdf_name(lig_id)
+    assert mols[0].GetProp("_Name") == name and "\n" not in name
+    assert not name.startswith(("$$$$", "M  END", ">"))
+    assert json.loads(mols[0].GetProp("hpcfold_ligand_id")) == lig_id  # the id as given
+    assert mols[0].GetProp("n") == "1"
 
 
 def test_bad_coordinates_are_rejected():
@@ -97,7 +120,9 @@ def test_pdbqt_macrocycle_comes_out_closed_without_glue_atoms():
     rec = parse_ligand_pdbqt(path.read_text(), "macro", str(path))
     text = write_pose_sdf(rec, rec.coords, "macro", {})
     mol = Chem.MolFromMolBlock(text.split("$$$$")[0], sanitize=False, removeHs=False)
-    assert mol.GetNumAtoms() == rec.n_atoms - 2
+    kept = [k for k in range(rec.n_atoms) if k not in (24, 27)]  # the G0 pseudo-atoms
+    np.testing.assert_allclose(mol.GetConformer().GetPositions()[: len(kept)], rec.coords[kept],
+                               atol=1e-3)  # fmt: skip
     assert all(a.GetSymbol() in ("C", "N", "O", "H") for a in mol.GetAtoms())
     assert mol.GetBondBetweenAtoms(23, 25) is not None  # CG24-CG27 (G25 left out)
     Chem.FastFindRings(mol)

@@ -103,3 +103,28 @@ def test_inspect_bad_inputs(tmp_path, capsys):
     text.write_text("hello")
     rc, _, err = _run(capsys, str(text))
     assert rc == 2 and "not an HDF5 file" in err
+
+
+def test_inspect_results_counts_clash_flagged_and_streams_the_median(tmp_path, capsys):
+    """Ligands whose best pose scores > 0 kcal/mol are counted as clash-flagged (derived from
+    the stored affinity at read time); best and median match numpy's over the docked rows."""
+    import dataclasses
+
+    out = str(tmp_path / "results.h5")
+    w = ResultsWriter(out, {"n_ligands": 30})
+    items = []
+    for i in range(30):
+        r = make_result(i)
+        if i in (2, 7, 11):  # docked in the factory (every 5th from 4 fails)
+            r = dataclasses.replace(r, affinity=r.affinity + 20.0)  # no clash-free pose
+        items.append(r)
+    w.append(np.arange(30), items, {"chunk_id": 0, "rank": 1})
+    w.close()
+    rc, text, _ = _run(capsys, out, "--json")
+    d = json.loads(text)
+    ok = [float(r.affinity[0]) for r in items if hasattr(r, "affinity")]
+    assert d["clash_flagged"] == sum(a > 0 for a in ok) == 3
+    assert d["best_affinity"] == pytest.approx(min(ok), abs=1e-5)
+    assert d["median_affinity"] == pytest.approx(float(np.median(ok)), abs=1e-3)
+    rc, text, _ = _run(capsys, out)
+    assert "clash-flagged: 3 docked ligands" in text

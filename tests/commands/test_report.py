@@ -114,12 +114,27 @@ def test_throughput_and_busy_from_the_store(small_screen):
     from hpcfold.report.html import timeline, worker_stats
 
     with open_results(str(small_screen.results)) as v:
-        t_done, start, wall = timeline(v)
+        t_done, n_done, start, wall = timeline(v)
         ws = worker_stats(v)
         kernel_s = float(v.chunks["busy_s"].sum())
-    assert t_done.size == 8  # docked + dock failures; the prep failure is not a docking result
+    assert n_done.sum() == 8  # docked + dock failures; the prep failure is not a docking result
+    assert t_done.size == n_done.size == 2  # one time per chunk (chunk_size 4)
     assert start is not None and start <= t_done.min() and wall >= t_done.max() - t_done.min()
     assert list(ws["rank"]) == [0] and int(ws["ligands"][0]) == 8  # one process: rank 0 docks
     assert str(ws["device"][0]).startswith("cpu")
     assert ws["busy_fraction"][0] == pytest.approx(kernel_s / wall)
     assert 0.0 < ws["busy_fraction"][0] <= 1.0 + 1e-6
+
+
+def test_clash_flagged_ligands_counted_and_left_out_of_the_hits(small_screen, report, tmp_path):
+    with open_results(str(small_screen.results)) as v:
+        t = v.table
+    flagged = [t["lig_id"][i] for i in np.flatnonzero(t["clash"])]
+    assert flagged and all(t["affinity"][t["lig_id"] == f][0] > 0 for f in flagged)
+    html = (report / "index.html").read_text()
+    assert f"<th>clash-flagged (no clash-free pose)</th><td>{len(flagged)}</td>" in html
+    assert not any(f"<td>{f}</td>" in html for f in flagged)
+    out = tmp_path / "with"
+    argv = ["report", str(small_screen.results), "-o", str(out), "--include-clashes"]
+    assert cli(argv) == 0
+    assert all(f"<td>{f}</td>" in (out / "index.html").read_text() for f in flagged)

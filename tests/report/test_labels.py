@@ -35,3 +35,13 @@ def test_read_labels_csv(tmp_path):
         read_labels_csv(str(p))
     with pytest.raises(UserError, match="not found"):
         read_labels_csv(str(tmp_path / "missing.csv"))
+
+
+def test_first_row_labelled_active_is_data_not_a_header(tmp_path):
+    p = tmp_path / "labels.csv"
+    p.write_text("A1,active\nD1,decoy\n")
+    assert read_labels_csv(str(p)) == {"A1": True, "D1": False}
+    p.write_text("# a comment first\nA1,active\nD1,0\n")
+    assert read_labels_csv(str(p)) == {"A1": True, "D1": False}
+    p.write_text("name,activity\nA1,active\n")
+    assert read_labels_csv(str(p)) == {"A1": True}

@@ -22,10 +22,16 @@ def _check_png(path, min_colors: int = 3) -> None:
 def test_score_distribution(tmp_path):
     rng = np.random.default_rng(0)
     a = rng.normal(-7.0, 1.0, 50)
-    _check_png(plots.score_distribution(a, str(tmp_path / "a.png")))
-    _check_png(plots.score_distribution(a, str(tmp_path / "b.png"), labels=a < -8.0))
-    _check_png(plots.score_distribution([-7.0], str(tmp_path / "one.png")))  # zero width
-    _check_png(plots.score_distribution([], str(tmp_path / "empty.png")))
+    edges = np.arange(-50.0, 50.01, 0.1)
+
+    def hist(x):
+        return np.histogram(x, bins=edges)[0]
+
+    _check_png(plots.score_distribution(edges, hist(a), str(tmp_path / "a.png")))
+    act, dec = hist(a[a < -8.0]), hist(a[a >= -8.0])
+    _check_png(plots.score_distribution(edges, hist(a), str(tmp_path / "b.png"), act, dec))
+    _check_png(plots.score_distribution(edges, hist([-7.0]), str(tmp_path / "one.png")))
+    _check_png(plots.score_distribution(edges, hist([]), str(tmp_path / "empty.png")))
 
 
 def test_top_hits_draws_what_it_can(tmp_path):
@@ -43,6 +49,7 @@ def test_throughput_and_busy(tmp_path):
     _check_png(plots.throughput(t, str(tmp_path / "t.png"), t_start=95.0))
     _check_png(plots.throughput([5.0, 5.0], str(tmp_path / "same.png")))  # one instant
     _check_png(plots.throughput([], str(tmp_path / "none.png")))
+    _check_png(plots.throughput([1.0, 9.0, 4.0], str(tmp_path / "w.png"), counts=[4, 4, 2]))
     _check_png(plots.busy_per_rank([1, 2], [0.9, 1.2], str(tmp_path / "b.png"), ["gpu:0", "gpu:1"]))
     _check_png(plots.busy_per_rank([], [], str(tmp_path / "b0.png")))
 
