@@ -1,4 +1,4 @@
-"""hpcfold: MPI-native virtual screening (RDKit prep, JAX Vina/Vinardo docking, HDF5 stores).
+"""hpcfold: MPI-native virtual screening (RDKit prep, JAX docking with Vina-family scoring, HDF5 stores).
 
 ``hpcfold.api`` is the Python API (``from hpcfold import api``; its names are re-exported here,
 except ``dock``, which is the ``hpcfold.dock`` package: use ``hpcfold.api.dock``). It is

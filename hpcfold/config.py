@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from hpcfold import scoring
 from hpcfold.errors import UserError, cut, shorten
 
 # A config is a few dozen values; anchors and aliases may share sections, but a document that
@@ -88,7 +89,7 @@ class SearchConfig:
         n_steps: Monte-Carlo steps per chain (null = preset's).
         seed: random seed; each ligand's stream is derived from (seed, ligand id), so results do
             not depend on ranks or chunking.
-        scoring: scoring function, ``vina`` or ``vinardo``.
+        scoring: scoring function, a name in ``hpcfold.scoring.NAMES``.
         num_modes: poses kept per ligand.
         energy_range: keep poses within this many kcal/mol of the best one.
         min_rmsd: poses closer than this RMSD (Angstrom) to a better one are dropped.
@@ -107,8 +108,9 @@ class SearchConfig:
         if self.preset not in PRESET_NAMES:
             raise UserError(f"{where}.preset must be one of {', '.join(PRESET_NAMES)}, got "
                             f"{shorten(self.preset)}")  # fmt: skip
-        if self.scoring not in ("vina", "vinardo"):
-            raise UserError(f"{where}.scoring must be vina or vinardo, got {shorten(self.scoring)}")
+        if self.scoring not in scoring.NAMES:
+            raise UserError(f"{where}.scoring must be one of {', '.join(scoring.NAMES)}, "
+                            f"got {shorten(self.scoring)}")  # fmt: skip
         for name in ("exhaustiveness", "n_steps", "num_modes"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
+from hpcfold import scoring as scoring_registry
 from hpcfold.api.inputs import load_receptor, make_box, prepare_ligands, read_poses
 from hpcfold.api.outputs import POSE_TAGS, pose_tags, rmsd_to_best, to_mol, write_sdf
 from hpcfold.api.scoring import ScoringFunction, score_records, scoring_function
@@ -50,8 +51,10 @@ class Docker:
         kw = {} if preset is None else {"preset": preset}
         if preset is not None and preset not in engine.PRESETS:
             raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(engine.PRESETS)}")
-        if scoring not in ("vina", "vinardo"):
-            raise UserError(f"scoring must be vina or vinardo, got {scoring!r}")
+        if scoring not in scoring_registry.NAMES:
+            raise UserError(
+                f"scoring must be one of {', '.join(scoring_registry.NAMES)}, got {scoring!r}"
+            )
         for name, val in (("exhaustiveness", exhaustiveness), ("n_steps", n_steps),
                           ("num_modes", num_modes)):  # fmt: skip
             if val is not None and val < 1:

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+from hpcfold import scoring
 from hpcfold.commands.vina_options import (
     BOX_KEYS,
     VINA_UNUSED,
@@ -92,7 +93,8 @@ def add_arguments(p) -> None:
                    help="minimise the pose, then score it (runs hpcfold score --local-only)")  # fmt: skip
     p.add_argument("--n-steps", type=int, help="Monte-Carlo steps per chain")
     p.add_argument("--seed", type=int, help="random seed (0)")
-    p.add_argument("--scoring", choices=["vina", "vinardo"], help="vina (default) or vinardo")
+    p.add_argument("--scoring", choices=scoring.NAMES, help=f"one of {', '.join(scoring.NAMES)} "
+                   f"(default {scoring.DEFAULT})")  # fmt: skip
     p.add_argument("--num-modes", "--num_modes", type=int, help="poses per ligand (9)")
     p.add_argument("--energy-range", "--energy_range", type=float,
                    help="kcal/mol above the best pose (3)")  # fmt: skip

@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 
+from hpcfold import scoring
 from hpcfold.commands.vina_options import (
     BOX_KEYS,
     VINA_UNUSED,
@@ -32,7 +33,7 @@ from hpcfold.commands.vina_options import (
 from hpcfold.errors import UserError
 from hpcfold.types import TERMS, Failure, LigandRecord
 
-HELP = "score poses with Vina/Vinardo (Vina's --score_only / --local_only)"
+HELP = "score poses with a Vina-family scoring function (Vina's --score_only / --local_only)"
 _WEIGHT_FLAGS = {
     "gauss1": "weight_gauss1", "gauss2": "weight_gauss2", "repulsion": "weight_repulsion",
     "hydrophobic": "weight_hydrophobic", "hbond": "weight_hydrogen", "rot": "weight_rot",
@@ -58,7 +59,8 @@ def add_arguments(p) -> None:
         p.add_argument(
             f"--{key}", type=float, help="(Vina's spelling)" if key == "center_x" else None
         )
-    p.add_argument("--scoring", choices=("vina", "vinardo"), help="vina (default) or vinardo")
+    p.add_argument("--scoring", choices=scoring.NAMES, help=f"one of {', '.join(scoring.NAMES)} "
+                   f"(default {scoring.DEFAULT})")  # fmt: skip
     p.add_argument("--score-only", "--score_only", action="store_true",
                    help="(the default; Vina's spelling accepted)")  # fmt: skip
     p.add_argument(

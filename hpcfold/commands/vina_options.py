@@ -13,6 +13,7 @@ import math
 import sys
 from collections.abc import Callable
 
+from hpcfold import scoring
 from hpcfold.boxes import (
     BOX_KEYS,
     autobox,
@@ -95,9 +96,10 @@ def apply_vina_config(
 
 def require(args, keys: tuple[str, ...]) -> None:
     """Check what every Vina-style command needs once the config is applied: ``args.scoring``
-    is vina or vinardo, and each of ``keys`` is set. Raises UserError."""
-    if args.scoring not in ("vina", "vinardo"):
-        raise UserError(f"scoring must be vina or vinardo, got {shorten(args.scoring)}")
+    is a registered scoring function, and each of ``keys`` is set. Raises UserError."""
+    if args.scoring not in scoring.NAMES:
+        raise UserError(f"scoring must be one of {', '.join(scoring.NAMES)}, got "
+                        f"{shorten(args.scoring)}")  # fmt: skip
     check_numbers(args)
     missing = [k for k in keys if not getattr(args, k)]
     if missing:

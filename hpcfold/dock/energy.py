@@ -1,4 +1,5 @@
-"""Vina / Vinardo energies as pure JAX functions of one ligand's coordinates (vmap for batches).
+"""Energies of a registered scoring function (``hpcfold.scoring``) as pure JAX functions of one
+ligand's coordinates (vmap for batches).
 
 Units: Angstrom, kcal/mol. Shapes: N ligand atoms (padded), M receptor atoms, P intra pairs.
 Lookups never take a square root (tables are indexed by r^2), masked entries are removed with
@@ -28,18 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hpcfold import scoring
 from hpcfold.dock.batch import LigandArrays, ReceptorAtoms
-from hpcfold.dock.tables import (
-    CUTOFF2,
-    FACTOR,
-    GLUE_CUTOFF,
-    N_SAMPLES,
-    TERM_SHAPES,
-    WEIGHT_GLUE,
-    Tables,
-    xs_radii,
-)
-from hpcfold.types import N_XS, XS_ACCEPTOR, XS_DONOR, XS_HYDROPHOBIC
+from hpcfold.dock.tables import CUTOFF2, FACTOR, GLUE_CUTOFF, N_SAMPLES, WEIGHT_GLUE, Tables
+from hpcfold.types import N_XS, TERMS
 
 
 def curl(e: jnp.ndarray, cap) -> jnp.ndarray:
@@ -190,30 +183,30 @@ class IntraPairs(NamedTuple):
     count (N, N) f32, symmetric: how often the pair {i, j} is listed in ``lig.pairs``, half in
     (i, j) and half in (j, i) (masked pairs and pairs with an untyped atom not counted; 0 for
     every other entry); r_sum (N, N) A: R[xs i] + R[xs j] (XS
-    radii of the scoring function); w_hydro, w_hbond (N, N) kcal/mol: the hydrophobic weight for
-    two hydrophobic atoms, the hbond weight for a donor-acceptor pair, else 0; unit () f32: 1.0,
+    radii of the scoring function); hydro, hbond (N, N) f32: 1 for two hydrophobic atoms / a
+    donor-acceptor pair (the type pairs of those terms, ``scoring.PAIR_SETS``), else 0; unit () f32: 1.0,
     computed from the ligand at run time, not a compile-time constant (``intra_analytic``
     divides the coordinates by it, see there).
     """
 
     count: jnp.ndarray
     r_sum: jnp.ndarray
-    w_hydro: jnp.ndarray
-    w_hbond: jnp.ndarray
+    hydro: jnp.ndarray
+    hbond: jnp.ndarray
     unit: jnp.ndarray
 
 
-def intra_pairs(lig: LigandArrays, name: str, weights) -> IntraPairs:
-    """``IntraPairs`` of ``lig`` for scoring ``name`` and the term ``weights`` (TERMS order; the
-    first 5 are used). Per-type constants are (19, 19) numpy arrays, gathered per atom pair."""
-    w = [float(x) for x in weights][:5]
-    rad = xs_radii(name).astype(np.float64)
-    hydro = XS_HYDROPHOBIC[:, None] & XS_HYDROPHOBIC[None, :]
-    hb = (XS_DONOR[:, None] & XS_ACCEPTOR[None, :]) | (XS_ACCEPTOR[:, None] & XS_DONOR[None, :])
-    consts = (rad[:, None] + rad[None, :], np.where(hydro, w[3], 0.0), np.where(hb, w[4], 0.0))
+def intra_pairs(lig: LigandArrays, name: str, weights=None) -> IntraPairs:
+    """``IntraPairs`` of ``lig`` for scoring ``name``. Per-type constants are (19, 19) numpy
+    arrays, gathered per atom pair. ``weights`` is accepted for symmetry and not used."""
+    del weights
+    sf = scoring.get(name)
+    rad = sf.xs_radii().astype(np.float64)
+    masks = sf.pair_masks()
+    consts = (rad[:, None] + rad[None, :], masks["hydrophobic"], masks["hbond"])
     t = jnp.maximum(lig.xs, 0)
     flat = t[:, None] * N_XS + t[None, :]  # (N, N)
-    dense = [jnp.take(jnp.asarray(c.reshape(-1), jnp.float32), flat) for c in consts]
+    dense = [jnp.take(jnp.asarray(np.asarray(c, np.float32).reshape(-1)), flat) for c in consts]
     i, j = lig.pairs[:, 0], lig.pairs[:, 1]
     ok = lig.pair_mask & (lig.xs[i] >= 0) & (lig.xs[j] >= 0)
     n = lig.xs.shape[0]
@@ -223,27 +216,25 @@ def intra_pairs(lig: LigandArrays, name: str, weights) -> IntraPairs:
     return IntraPairs(count, *dense, unit)
 
 
-def _pair_energy_and_slope(name: str, w: tuple, r2, pp: IntraPairs, cap):
-    """Capped weighted pair energies f (N, N) kcal/mol (times ``pp.count``) and df/dr2, both 0
-    for unlisted pairs and r >= 8 A. r2 (N, N) A^2; the square root sees a safe input."""
-    shape = TERM_SHAPES[name]
-    ok = (pp.count > 0) & (r2 < CUTOFF2)
+def pair_energy_and_slope(name: str, w: tuple, r2, pp, cap):
+    """Capped weighted pair energies f kcal/mol (times ``pp.count``) and df/dr2, both 0 for
+    unlisted pairs and r >= the cutoff. r2 A^2 and the fields of ``pp`` (count, r_sum, hydro,
+    hbond) broadcast together (any shape); the square root sees a safe input. The terms are
+    those of ``scoring.get(name)``, weighted by ``w`` (static floats in ``TERMS`` order)."""
+    sf = scoring.get(name)
+    ok = (pp.count > 0) & (r2 < sf.cutoff * sf.cutoff)
     r = jnp.sqrt(jnp.maximum(jnp.where(ok, r2, 1.0), _TINY_R2))
     d = r - pp.r_sum
-    neg = jnp.minimum(d, 0.0)
-    e, de = w[2] * neg * neg, (2.0 * w[2]) * neg  # repulsion (d < 0)
-    gauss = [(w[0], 0.0, shape["g1"])]
-    if shape["g2"] is not None:
-        gauss.append((w[1], *shape["g2"]))
-    for wt, off, width in gauss:
-        if wt != 0.0:
-            u = (d - off) * (1.0 / width)
-            g = jnp.exp(-u * u)
-            e, de = e + wt * g, de + (-2.0 * wt / width) * u * g
-    for wt, (bad, good) in ((pp.w_hydro, shape["hydro"]), (pp.w_hbond, shape["hbond"])):
-        s = 1.0 / (good - bad)  # slope_step: 0 on the bad side, 1 on the good side
-        e = e + wt * jnp.clip((d - bad) * s, 0.0, 1.0)
-        de = de + jnp.where((d > min(bad, good)) & (d < max(bad, good)), wt * s, 0.0)
+    on = {"hydrophobic": pp.hydro, "hbond": pp.hbond}
+    e = de = 0.0
+    for term in sf.terms:
+        wt = w[TERMS.index(term.slot)]
+        if wt == 0.0:
+            continue
+        if term.pairs != "all":
+            wt = wt * on[term.pairs]
+        e = e + wt * term.value(jnp, d)
+        de = de + wt * term.slope(jnp, d)
     ep = jnp.maximum(e, 0.0)
     inv = 1.0 / (cap + ep)
     f = jnp.where(e > 0, ep * cap * inv, e)  # curl
@@ -264,7 +255,7 @@ def intra_analytic(
 
     Same pairs (``lig.pairs`` (P, 2), ``lig.pair_mask``), types (``lig.xs``, -1 not scored),
     cutoff (r < 8 A) and per-pair cap (``curl``, v = ``cap``) as ``intra``; the terms are the
-    exact curves ``tables.term_samples`` samples for ``name`` ("vina" / "vinardo"), weighted by
+    exact curves ``tables.term_samples`` samples for scoring ``name``, weighted by
     ``weights`` (static Python floats, ``ScoringParams.resolved_weights``; the first 5 are used).
     Agrees with ``intra(..., smooth=True)`` up to that table's interpolation error (~1e-3).
     ``pairs``: ``intra_pairs(lig, name, weights)``, precomputed (else built here).
@@ -276,8 +267,7 @@ def intra_analytic(
     scalar code). Unlisted / masked pairs and pairs beyond the cutoff
     contribute exactly 0 to the value and gradient; coincident atoms give finite ones.
     """
-    if name not in TERM_SHAPES:
-        raise ValueError(f"unknown scoring function {name!r} (vina or vinardo)")
+    scoring.get(name)  # ValueError naming the choices
     w = tuple(float(x) for x in weights)[:5]
     pp = intra_pairs(lig, name, w) if pairs is None else pairs
     return _intra_dense(name, w, coords, pp, cap)
@@ -302,7 +292,7 @@ def _pair_r2(c, unit):
 def _intra_dense(name: str, w: tuple, c, pp: IntraPairs, cap):
     """Sum of the capped pair energies of coordinates c (N, 3) over the symmetric pair matrix
     (``pp.count`` counts (i, j) and (j, i) half each, so the sum equals the pair list's)."""
-    return jnp.sum(_pair_energy_and_slope(name, w, _pair_r2(c, pp.unit), pp, cap)[0])
+    return jnp.sum(pair_energy_and_slope(name, w, _pair_r2(c, pp.unit), pp, cap)[0])
 
 
 @_intra_dense.defjvp
@@ -311,7 +301,7 @@ def _intra_dense_jvp(name, w, primals, tangents):
     (symmetric), dE/dc_i = 4 (c_i sum_j s_ij - sum_j s_ij c_j), an (N, N) x (N, 3) product,
     so reverse mode never re-reads N x N temporaries. pp and cap are treated as constants."""
     c, pp, cap = primals
-    f, s = _pair_energy_and_slope(name, w, _pair_r2(c, pp.unit), pp, cap)
+    f, s = pair_energy_and_slope(name, w, _pair_r2(c, pp.unit), pp, cap)
     g = 4.0 * (c * jnp.sum(s, axis=1)[:, None] - s @ c)
     return jnp.sum(f), jnp.sum(g * tangents[0])
 
@@ -387,14 +377,14 @@ def _grid_energy_jvp(primals, tangents):
 
 
 def affinity(inter, intra_e, intra_ref, n_rot, params) -> jnp.ndarray:
-    """Vina's reported affinity ``(inter + intra - intra_ref) / (1 + w_rot * n_rot)``.
+    """The reported affinity: the scoring function's final correction
+    (``ScoringFunction.affinity``; Vina's ``(inter + intra - intra_ref) / (1 + w_rot n_rot)``)
+    of ``inter + intra - intra_ref``.
 
-    params: Tables (``w_rot``), ScoringParams or a float weight.
+    params: ScoringParams, Tables (``w_rot``, Vina's correction) or a float weight.
     """
-    if hasattr(params, "w_rot"):
-        w = params.w_rot
-    elif hasattr(params, "resolved_weights"):
-        w = params.resolved_weights[5]
-    else:
-        w = params
-    return (inter + intra_e - intra_ref) / (1.0 + w * n_rot)
+    e = inter + intra_e - intra_ref
+    if hasattr(params, "function"):
+        return params.function.affinity(e, n_rot, params.resolved_weights[-1])
+    w = params.w_rot if hasattr(params, "w_rot") else params
+    return scoring.get(scoring.DEFAULT).affinity(e, n_rot, w)

@@ -33,10 +33,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hpcfold import scoring
 from hpcfold.dock import energy as _energy
 from hpcfold.dock.batch import LigandArrays
-from hpcfold.dock.tables import GLUE_CUTOFF, WEIGHT_GLUE, xs_radii
-from hpcfold.types import N_XS, XS_ACCEPTOR, XS_DONOR, XS_HYDROPHOBIC
+from hpcfold.dock.tables import GLUE_CUTOFF, WEIGHT_GLUE
+from hpcfold.types import N_XS
 
 _EPS = 1e-12
 
@@ -44,8 +45,8 @@ _EPS = 1e-12
 class PairList(NamedTuple):
     """Per-pair constants of one ligand's intramolecular pairs (P, padded per bucket).
 
-    i, j (P,) i32 atom indices; r_sum (P,) A: the XS radii sum; w_hydro, w_hbond (P,) kcal/mol
-    (the hydrophobic / hbond weight of the pair's types, else 0); count (P,) f32: 1 for a scored
+    i, j (P,) i32 atom indices; r_sum (P,) A: the XS radii sum; hydro, hbond (P,) f32: 1 where
+    the pair's types are two hydrophobic atoms / a donor with an acceptor; count (P,) f32: 1 for a scored
     pair, 0 for padding and pairs with an untyped atom; atom_pairs (N, N - 1) i32: for each atom
     the pairs it is part of, p as the first atom, P + p as the second, 2P for padding.
     """
@@ -53,8 +54,8 @@ class PairList(NamedTuple):
     i: jnp.ndarray
     j: jnp.ndarray
     r_sum: jnp.ndarray
-    w_hydro: jnp.ndarray
-    w_hbond: jnp.ndarray
+    hydro: jnp.ndarray
+    hbond: jnp.ndarray
     count: jnp.ndarray
     atom_pairs: jnp.ndarray
 
@@ -81,14 +82,13 @@ class KernelData(NamedTuple):
     topo: Topology
 
 
-def pair_list(lig: LigandArrays, name: str, weights) -> PairList:
-    """``PairList`` of ``lig`` for scoring ``name`` and term ``weights`` (TERMS order)."""
-    w = [float(x) for x in weights][:5]
-    rad = xs_radii(name).astype(np.float32)
-    hydro = XS_HYDROPHOBIC[:, None] & XS_HYDROPHOBIC[None, :]
-    hb = (XS_DONOR[:, None] & XS_ACCEPTOR[None, :]) | (XS_ACCEPTOR[:, None] & XS_DONOR[None, :])
-    w_h = jnp.asarray(np.where(hydro, w[3], 0.0).reshape(-1), jnp.float32)
-    w_b = jnp.asarray(np.where(hb, w[4], 0.0).reshape(-1), jnp.float32)
+def pair_list(lig: LigandArrays, name: str, weights=None) -> PairList:
+    """``PairList`` of ``lig`` for scoring ``name`` (``weights``: accepted, not used)."""
+    sf = scoring.get(name)
+    rad = sf.xs_radii().astype(np.float32)
+    masks = sf.pair_masks()
+    w_h = jnp.asarray(masks["hydrophobic"].reshape(-1), jnp.float32)
+    w_b = jnp.asarray(masks["hbond"].reshape(-1), jnp.float32)
     i, j = lig.pairs[:, 0], lig.pairs[:, 1]
     ti, tj = lig.xs[i], lig.xs[j]
     ok = lig.pair_mask & (ti >= 0) & (tj >= 0)
@@ -272,9 +272,9 @@ def _intra(xyz, pl: PairList, name, w, cap, want_grad: bool):
     dd = xi - xj  # (P, 3C)
     d = [dd[:, k * c : (k + 1) * c] for k in range(3)]
     r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]  # (P, C)
-    pp = _energy.IntraPairs(pl.count[:, None], pl.r_sum[:, None], pl.w_hydro[:, None],
-                            pl.w_hbond[:, None], None)  # fmt: skip
-    fe, s = _energy._pair_energy_and_slope(name, w, r2, pp, cap)
+    pp = _energy.IntraPairs(pl.count[:, None], pl.r_sum[:, None], pl.hydro[:, None],
+                            pl.hbond[:, None], None)  # fmt: skip
+    fe, s = _energy.pair_energy_and_slope(name, w, r2, pp, cap)
     e = jnp.sum(fe, axis=0)
     if not want_grad:
         return e, None

@@ -209,7 +209,7 @@ def test_intra_analytic_gradient_is_its_own_derivative(imatinib):
     def plain(x, lg, cap):
         d = x[:, None, :] - x[None, :, :]
         r2 = jnp.sum(d * d, axis=-1)
-        return jnp.sum(energy._pair_energy_and_slope("vina", w, r2, pp, cap)[0])
+        return jnp.sum(energy.pair_energy_and_slope("vina", w, r2, pp, cap)[0])
 
     def custom(x, lg, cap):
         return energy.intra_analytic(x, lg, "vina", w, cap, pp)
