@@ -201,6 +201,9 @@ class ScreenConfig:
         commit_interval: seconds between commits of the results store: chunks that arrive
             within this window are committed together as one crash-safe part file (0: one
             commit per chunk). A crash loses at most this window, which the rerun redoes.
+        worker_timeout: seconds a worker rank holding chunks may stay silent before it counts
+            as hung: its chunks go to the other ranks and it is excluded (0: derived from the
+            chunk times seen, max(60 s, 10 x the slowest), 600 s before the first result).
     """
 
     receptor: str = dataclasses.field(metadata=PATH)
@@ -214,6 +217,7 @@ class ScreenConfig:
     prep: PrepConfig = PrepConfig()
     progress_interval: float = 10.0
     commit_interval: float = 2.0
+    worker_timeout: float = 0.0
     source: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's path
     text: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's text
 
@@ -224,6 +228,8 @@ class ScreenConfig:
             raise UserError("progress_interval must be > 0")
         if self.commit_interval < 0:
             raise UserError(f"commit_interval must be >= 0, got {self.commit_interval}")
+        if not self.worker_timeout >= 0:  # NaN fails too
+            raise UserError(f"worker_timeout must be >= 0, got {self.worker_timeout}")
         if not self.ligands and self.features is None:
             raise UserError("give ligands (files to prepare) and/or features (a prep store)")
 

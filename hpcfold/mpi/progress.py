@@ -29,6 +29,11 @@ class Progress:
         self.clock = clock
         self.t0 = clock()
         self.last = self.t0
+        self.waiting = ""  # what the job waits for, when it waits long (set by the scheduler)
+
+    def set_waiting(self, text: str) -> None:
+        """Say in the progress line what the job is waiting for ("" when nothing long)."""
+        self.waiting = text
 
     def add(self, n_items: int, n_failed: int) -> None:
         """``n_items`` ligands more are accounted for, ``n_failed`` of them failed."""
@@ -45,10 +50,11 @@ class Progress:
         left = self.total - self.done
         eta = _fmt_time(left / rate) if rate > 0 else "--:--"
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (
+        text = (
             f"{self.done}/{self.total} ligands ({pct:5.1f}%) {rate:7.2f} lig/s "
             f"ETA {eta} failed {self.failed}"
         )
+        return f"{text}; {self.waiting}" if self.waiting else text
 
     def tick(self, force: bool = False) -> None:
         now = self.clock()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import socket
@@ -30,11 +31,19 @@ import numpy as np
 
 from hpcfold.errors import UserError
 from hpcfold.store import h5util, results_io
-from hpcfold.store.results_io import PART_RE, list_parts, parts_dir
+from hpcfold.store.lock import StoreLock, is_enospc
+from hpcfold.store.results_io import PART_RE, CorruptFile, list_parts, parts_dir
 from hpcfold.store.results_view import ResultsView, open_results, validate_results  # noqa: F401
 from hpcfold.types import SCHEMA_VERSION, DockResult, Failure, Reason
 
-__all__ = ["ResultsWriter", "ResultsView", "open_results", "validate_results", "parts_dir"]
+__all__ = [
+    "ResultsWriter",
+    "ResultsView",
+    "open_results",
+    "validate_results",
+    "parts_dir",
+    "stored_meta",
+]
 
 INFO_KEYS = (
     "chunk_id",
@@ -49,6 +58,17 @@ INFO_KEYS = (
     "seconds",
 )
 META_MUST_MATCH = ("n_ligands", "receptor_sha256")
+LOG = logging.getLogger("hpcfold")
+
+
+def _disk_error(path: str, exc: OSError, what: str) -> UserError:
+    """One line for a failed commit: a full disk says so, and that the rerun resumes."""
+    if is_enospc(exc):
+        return UserError(
+            f"disk full (or quota exceeded) while {what} {path}: everything committed before "
+            "is intact; free space and rerun the same command to resume"
+        )
+    return UserError(f"cannot write results store {path} while {what}: {exc}")
 
 
 def _checked(item, index: int) -> DockResult | Failure:
@@ -80,6 +100,20 @@ def _checked(item, index: int) -> DockResult | Failure:
     return item
 
 
+def stored_meta(path: str) -> dict | None:
+    """The run metadata of an existing results store (None when there is none): read from
+    the main file's attributes alone, whatever the store's size."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with h5util.open_ro(path) as f:
+            if f.attrs.get("kind") != results_io.MAIN_KIND:
+                raise UserError(f"{path} exists and is not an hpcfold results store")
+            return json.loads(f.attrs["meta_json"])
+    except OSError as exc:
+        raise UserError(f"cannot open results store {path}: {exc}") from None
+
+
 class ResultsWriter:
     """Single writer of a results store (MPI rank 0). Reopening the same path resumes."""
 
@@ -93,6 +127,7 @@ class ResultsWriter:
         max_poses: int | None = None,
         commit_seconds: float = 0.0,
         fsync: bool = True,
+        lock: bool = True,
     ):
         self.path = os.fspath(path)
         self.pdir = parts_dir(self.path)
@@ -102,6 +137,24 @@ class ResultsWriter:
         self.commit_seconds = float(commit_seconds)
         self._pending: list[dict] = []
         self._last_commit = time.monotonic()
+        self._features = None
+        self.closed = False
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(parent):
+            raise UserError(f"cannot create results store {self.path}: no folder {parent}")
+        # one writer per store, before anything is touched (the tmp files below may be a
+        # live writer's)
+        self._lock = StoreLock(self.path, "hpcfold screen") if lock else None
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self._open(meta)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def _open(self, meta: dict) -> None:
         try:
             os.makedirs(self.pdir, exist_ok=True)
         except OSError as exc:
@@ -113,9 +166,7 @@ class ResultsWriter:
             self._write_empty_main(meta_json)
         self._load_state()
         self.session = self._max_session + 1
-        self._features = None
         self.n_compactions = 0
-        self.closed = False
         self._write_part({}, session_meta=meta_json)  # session record
 
     # ---------------------------------------------------------------------------- state
@@ -126,19 +177,24 @@ class ResultsWriter:
                 sessions_json="[]", compacted_through=-1,
                 created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )  # fmt: skip
+            crcs: dict = {}
             for group in results_io.GROUPS:
-                results_io.write_group(f, group, results_io.empty_group(group))
+                results_io.write_group(f, group, results_io.empty_group(group), crcs)
+            f.attrs[results_io.CRC_ATTR] = json.dumps(crcs, sort_keys=True)
 
         try:
             h5util.atomic_h5(self.path, write, self.fsync)
         except OSError as exc:
-            raise UserError(f"cannot write results store {self.path}: {exc}") from exc
+            raise _disk_error(self.path, exc, "creating") from None
 
     def _load_state(self) -> None:
         try:
             main = h5util.open_ro(self.path)
         except OSError as exc:
-            raise UserError(f"cannot open results store {self.path}: {exc}") from exc
+            raise UserError(
+                f"cannot open results store {self.path} ({exc}): it is damaged; move it away "
+                "and screen again (its parts folder alone cannot be resumed)"
+            ) from None
         with main:
             if main.attrs.get("kind") != results_io.MAIN_KIND:
                 raise UserError(f"{self.path} exists and is not an hpcfold results store")
@@ -166,22 +222,56 @@ class ResultsWriter:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
                 continue
-            with h5util.open_ro(p) as f:
-                rows = f["ligands/rows"].fields(["index", "status"])[()]
-                done.append(rows["index"])
-                self._n_failed += int(np.count_nonzero(rows["status"]))
-                self._max_session = max(self._max_session, int(f.attrs["session"]))
-            self._live.append(p)
-            self._parts_rows += len(done[-1])
             self._next_seq = seq + 1
+            rows = self._read_part(p)
+            if rows is None:
+                continue
+            done.append(rows["index"])
+            self._n_failed += int(np.count_nonzero(rows["status"]))
+            self._live.append(p)
+            self._parts_rows += len(rows)
         idx = np.concatenate(done)
         n = max(int(self.meta.get("n_ligands", 0) or 0), int(idx.max()) + 1 if idx.size else 0)
         self._done = np.zeros(n, dtype=bool)
         self._done[idx] = True
 
+    def _read_part(self, p: str) -> np.ndarray | None:
+        """(index, status) rows of a live part after checking it; a truncated, unreadable or
+        corrupt part is set aside (renamed ``*.corrupt``) with a warning and None returned:
+        its ligands count as not done, so the screen docks them again."""
+        try:
+            with h5util.open_ro(p) as f:
+                why = results_io.verify(f)
+                if why is None:
+                    rows = f["ligands/rows"].fields(["index", "status"])[()]
+                    self._max_session = max(self._max_session, int(f.attrs["session"]))
+                    return rows
+        except (OSError, KeyError, ValueError) as exc:
+            why = f"unreadable ({exc})"
+        self._set_aside(p, why)
+        return None
+
+    def _set_aside(self, p: str, why: str) -> None:
+        dst = results_io.set_aside(p)
+        LOG.warning("results part %s is corrupt (%s): set aside as %s; its ligands are docked "
+                    "again", p, why, os.path.basename(dst))  # fmt: skip
+        warnings.warn(f"corrupt results part {p} set aside: {why}", stacklevel=3)
+
     def n_failed(self) -> int:
         """Failed ligands committed so far (all sessions)."""
         return self._n_failed
+
+    def n_done(self) -> int:
+        """Ligands committed so far (all sessions), ok or failed."""
+        return int(np.count_nonzero(self._done))
+
+    def is_done(self, indices) -> np.ndarray:
+        """(k,) bool: which of ``indices`` already have a committed result (O(k))."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        out = np.zeros(len(idx), bool)
+        inside = idx < len(self._done)
+        out[inside] = self._done[idx[inside]]
+        return out
 
     def record_stats(self, stats: dict) -> None:
         """Commit a JSON-serialisable summary (e.g. final per-rank stats) of this session."""
@@ -325,10 +415,18 @@ class ResultsWriter:
                                host=socket.gethostname(), pid=os.getpid())  # fmt: skip
             if stats_json is not None:
                 f.attrs["stats_json"] = stats_json
+            crcs: dict = {}
             for group in results_io.GROUPS:
-                results_io.write_group(f, group, cols.get(group) or results_io.empty_group(group))
+                data = cols.get(group) or results_io.empty_group(group)
+                results_io.write_group(f, group, data, crcs)
+            f.attrs[results_io.CRC_ATTR] = json.dumps(crcs, sort_keys=True)
 
-        h5util.atomic_h5(path, write, self.fsync)
+        if self._lock is not None:
+            self._lock.check()
+        try:
+            h5util.atomic_h5(path, write, self.fsync)
+        except OSError as exc:
+            raise _disk_error(self.path, exc, "committing to") from None
         self._next_seq += 1
         self._live.append(path)
         self._parts_rows += len(cols["ligands"]["rows"]) if cols else 0
@@ -361,7 +459,25 @@ class ResultsWriter:
                                updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
                 results_io.concat_files(f, [main, *parts])
 
-            h5util.atomic_h5(self.path, write, self.fsync)
+            if self._lock is not None:
+                self._lock.check()
+            try:
+                h5util.atomic_h5(self.path, write, self.fsync)
+            except OSError as exc:
+                raise _disk_error(self.path, exc, "compacting") from None
+            except CorruptFile as exc:
+                if exc.path == main.filename:
+                    raise UserError(
+                        f"results store {self.path} is corrupt ({exc.why}); move it away and "
+                        "screen again"
+                    ) from None
+                for f in (main, *parts):
+                    f.close()
+                self._set_aside(exc.path, exc.why)
+                raise UserError(
+                    f"results part {exc.path} was corrupt and is set aside; rerun the same "
+                    "command to dock its ligands again"
+                ) from None
         finally:
             for f in (main, *parts):
                 f.close()
@@ -379,11 +495,21 @@ class ResultsWriter:
         """Compact everything into ``results.h5`` (the parts directory is left empty)."""
         if self.closed:
             return
-        self.flush()
-        self.compact()
-        self.closed = True
-        if self._features is not None:
-            self._features.close()
+        try:
+            self.flush()
+            self.compact()
+        finally:
+            self.closed = True
+            if self._features is not None:
+                self._features.close()
+            if self._lock is not None:
+                self._lock.release()
+
+    def __del__(self) -> None:  # dropped without close (as a crash would): free the lock
+        lock = getattr(self, "_lock", None)
+        if lock is not None and not getattr(self, "closed", True):
+            with contextlib.suppress(Exception):  # at interpreter exit, modules may be gone
+                lock.release()
 
     def __enter__(self) -> ResultsWriter:
         return self

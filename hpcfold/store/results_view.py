@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -35,7 +36,13 @@ def _open_sources(path: str):
             through = int(main.attrs["compacted_through"])
             for seq, p in results_io.list_parts(path):
                 if seq > through:
-                    files.append(h5util.open_ro(p))
+                    try:
+                        files.append(h5util.open_ro(p))
+                    except FileNotFoundError:
+                        raise
+                    except OSError as exc:  # truncated by a crash: the next screen redoes it
+                        warnings.warn(f"skipped unreadable results part {p}: {exc}",
+                                      stacklevel=2)  # fmt: skip
             return files
         except FileNotFoundError:
             for f in files:

@@ -158,6 +158,7 @@ def test_stale_parts_after_compaction_crash_are_skipped(tmp_path):
             fh.write(data)
     rep = validate_results(out)
     assert rep["valid"] and rep["total"] == 6 and rep["parts"] == 0
+    del w  # the crash
     open(out + ".999-dead.tmp", "wb").write(b"\x89HDF")  # a compaction killed midway
     w2 = ResultsWriter(out, META)
     assert not os.path.exists(out + ".999-dead.tmp")
