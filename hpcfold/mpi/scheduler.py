@@ -238,8 +238,9 @@ def run_scheduler(
             )  # fmt: skip
             for r, new_task in sends:
                 send_assignment(comm, r, new_task)
-        old = queue.oldest(now)
-        on_wait("" if old is None or old[2] < 5 else
+        old = queue.oldest(now)  # said once the wait is long (5 s, or half the timeout)
+        long = min(5.0, 0.5 * queue.hang_timeout(hang_timeout))
+        on_wait("" if old is None or old[2] < long else
                 f"waiting for chunk {old[0]} on rank {old[1]} ({old[2]:.0f} s)")  # fmt: skip
 
     while len(finals) + len(queue.excluded - set(finals)) < n_workers:

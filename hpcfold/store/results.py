@@ -474,6 +474,7 @@ class ResultsWriter:
                 for f in (main, *parts):
                     f.close()
                 self._set_aside(exc.path, exc.why)
+                self._live = [p for p in self._live if p != exc.path]
                 raise UserError(
                     f"results part {exc.path} was corrupt and is set aside; rerun the same "
                     "command to dock its ligands again"

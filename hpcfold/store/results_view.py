@@ -260,6 +260,9 @@ def _check_ragged(files) -> list[str]:
     """Sizes of the packed text and pose datasets agree with the row columns, file by file."""
     errors = []
     for f in files:
+        why = results_io.verify(f)  # every file's CRC-32s (bounded memory)
+        if why is not None:
+            errors.append(f"{f.filename}: {why}")
         for group, (_, text_cols, _) in results_io.GROUPS.items():
             g = f[group]
             lens = g["text_len"][()]

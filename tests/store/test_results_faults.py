@@ -1,0 +1,107 @@
+"""Results store faults: a full disk during a commit, damaged parts, checksums."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+import pytest
+from store_factory import make_result
+
+from hpcfold.errors import UserError
+from hpcfold.store import results_io
+from hpcfold.store.results import ResultsWriter, parts_dir, validate_results
+
+META = {"n_ligands": 60, "receptor_sha256": "f00"}
+
+
+def damage(path: str, byte: bytes = b"\0", n: int = 64) -> None:
+    """Overwrite ``n`` bytes inside the pose coordinates of a results file (HDF5 still opens
+    it: only a checksum can tell)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        off = f["ligands/pose_coords"].id.get_offset()
+    with open(path, "r+b") as fh:
+        fh.seek(off + 8)
+        fh.write(byte * n)
+
+
+def _append(w, lo, hi):
+    idx = np.arange(lo, hi)
+    return w.append(idx, [make_result(i) for i in idx], {"chunk_id": lo, "rank": 1})
+
+
+def test_disk_full_during_commit_then_resume(tmp_path, monkeypatch):
+    out = str(tmp_path / "r.h5")
+    w = ResultsWriter(out, META, min_compact_rows=1 << 40)
+    _append(w, 0, 12)
+    real = results_io.write_group
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results_io, "write_group", full)
+    with pytest.raises(UserError, match="disk full .* everything committed before is intact"):
+        _append(w, 12, 18)
+    with pytest.raises(UserError, match="disk full"):
+        w.close()  # the final compaction hits the full disk too: still a clear error
+    assert not [n for n in os.listdir(parts_dir(out)) if n.endswith(".tmp")]
+    assert not os.path.exists(out + ".lock")  # released even so
+    monkeypatch.setattr(results_io, "write_group", real)
+    w = ResultsWriter(out, META)  # the rerun: what was committed is there, the rest is redone
+    assert w.done_indices().tolist() == list(range(12))
+    _append(w, 12, 60)
+    w.close()
+    rep = validate_results(out)
+    assert rep["valid"] and (rep["total"], rep["duplicates"]) == (60, 0)
+
+
+def test_zeroed_bytes_in_a_part_are_detected_and_set_aside(tmp_path):
+    out = str(tmp_path / "r.h5")
+    w = ResultsWriter(out, META, min_compact_rows=1 << 40)
+    _append(w, 0, 6)
+    _append(w, 6, 12)
+    del w  # a crash
+    parts = [p for _, p in results_io.list_parts(out)]
+    damage(parts[-1])
+    rep = validate_results(out)
+    assert not rep["valid"] and any("checksum" in e for e in rep["errors"]), rep
+    with pytest.warns(UserWarning, match="corrupt results part"):
+        w = ResultsWriter(out, META)
+    assert w.done_indices().tolist() == list(range(6))  # 6..11 are docked again
+    assert os.path.exists(parts[-1] + ".corrupt")
+    _append(w, 6, 60)
+    w.close()
+    rep = validate_results(out)
+    assert rep["valid"] and rep["total"] == 60, rep
+
+
+def test_corrupt_part_found_at_compaction_is_set_aside(tmp_path):
+    out = str(tmp_path / "r.h5")
+    w = ResultsWriter(out, META, min_compact_rows=1 << 40)
+    _append(w, 0, 6)
+    part = [p for _, p in results_io.list_parts(out)][-1]
+    damage(part, b"\xff")  # bit rot under a live writer
+    with pytest.raises(UserError, match="corrupt and is set aside; rerun"):
+        w.compact()
+    assert os.path.exists(part + ".corrupt")
+    w.close()
+    w = ResultsWriter(out, META)
+    assert w.done_indices().tolist() == []
+    w.close()
+
+
+def test_every_file_carries_checksums_that_verify(tmp_path):
+    out = str(tmp_path / "r.h5")
+    with ResultsWriter(out, META, min_compact_rows=1 << 40) as w:
+        _append(w, 0, 6)
+        files = [p for _, p in results_io.list_parts(out)]
+        import h5py
+
+        for p in files:
+            with h5py.File(p, "r") as f:
+                assert results_io.CRC_ATTR in f.attrs and results_io.verify(f) is None
+    with h5py.File(out, "r") as f:  # the compacted main file too
+        assert results_io.CRC_ATTR in f.attrs and results_io.verify(f) is None
