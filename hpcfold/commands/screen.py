@@ -230,6 +230,9 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
             if fresh.size:
                 writer.append(idx[fresh], [block[k][1] for k in fresh], _prep_info())
         n_done = writer.n_done()
+        if writer.retried.size:
+            LOG.info("%d ligands whose chunk raised twice (DOCK_ERROR) are docked once more",
+                     writer.retried.size)  # fmt: skip
         tasks = []
         for chunk in store.chunks(cfg.chunk_size):  # O(chunk) per chunk: the done bitmap
             left = chunk.indices[~writer.is_done(chunk.indices)]

@@ -128,6 +128,7 @@ class ResultsWriter:
         commit_seconds: float = 0.0,
         fsync: bool = True,
         lock: bool = True,
+        retry_dock_errors: bool = True,
     ):
         self.path = os.fspath(path)
         self.pdir = parts_dir(self.path)
@@ -135,6 +136,7 @@ class ResultsWriter:
         self.min_compact_rows, self.max_parts = int(min_compact_rows), int(max_parts)
         self.max_poses, self.fsync = max_poses, fsync
         self.commit_seconds = float(commit_seconds)
+        self.retry_dock_errors = retry_dock_errors
         self._pending: list[dict] = []
         self._last_commit = time.monotonic()
         self._features = None
@@ -209,9 +211,8 @@ class ResultsWriter:
                     )
             self.compacted_through = int(main.attrs["compacted_through"])
             sessions = json.loads(main.attrs["sessions_json"])
-            rows = main["ligands/rows"].fields(["index", "status"])[()]
-            done = [rows["index"]]
-            self._n_failed = int(np.count_nonzero(rows["status"]))
+            rows = main["ligands/rows"].fields(["index", "status", "reason"])[()]
+            done = [rows]
             self._main_rows = len(rows)
         self._max_session = max((int(s["session"]) for s in sessions), default=0)
         self._live: list[str] = []
@@ -226,24 +227,43 @@ class ResultsWriter:
             rows = self._read_part(p)
             if rows is None:
                 continue
-            done.append(rows["index"])
-            self._n_failed += int(np.count_nonzero(rows["status"]))
+            done.append(rows)
             self._live.append(p)
             self._parts_rows += len(rows)
-        idx = np.concatenate(done)
+        self._index_rows(np.concatenate(done))
+
+    def _index_rows(self, rows: np.ndarray) -> None:
+        """The done bitmap (1 byte per ligand) and failure count from every stored row.
+
+        A ligand whose only row is a DOCK_ERROR failure (its chunk raised twice) is docked
+        once more on resume (``retry_dock_errors``): it counts as not done, and its new row
+        supersedes the old one (readers prefer any row to a DOCK_ERROR failure). A ligand
+        with two such rows was retried already and stays failed."""
+        idx = rows["index"]
         n = max(int(self.meta.get("n_ligands", 0) or 0), int(idx.max()) + 1 if idx.size else 0)
         self._done = np.zeros(n, dtype=bool)
         self._done[idx] = True
+        ok = np.zeros(n, dtype=bool)
+        ok[idx[rows["status"] == 0]] = True
+        dock_err = (rows["status"] != 0) & (rows["reason"] == int(Reason.DOCK_ERROR))
+        self.retried = np.zeros(0, np.int64)
+        if self.retry_dock_errors and dock_err.any():
+            cand, count = np.unique(idx[dock_err], return_counts=True)
+            other = np.unique(idx[(rows["status"] != 0) & ~dock_err])
+            cand = cand[(count == 1) & ~ok[cand] & ~np.isin(cand, other)]
+            self._done[cand] = False
+            self.retried = cand
+        self._n_failed = int(np.count_nonzero(self._done & ~ok))
 
     def _read_part(self, p: str) -> np.ndarray | None:
-        """(index, status) rows of a live part after checking it; a truncated, unreadable or
+        """(index, status, reason) rows of a live part after checking it; a truncated, unreadable or
         corrupt part is set aside (renamed ``*.corrupt``) with a warning and None returned:
         its ligands count as not done, so the screen docks them again."""
         try:
             with h5util.open_ro(p) as f:
                 why = results_io.verify(f)
                 if why is None:
-                    rows = f["ligands/rows"].fields(["index", "status"])[()]
+                    rows = f["ligands/rows"].fields(["index", "status", "reason"])[()]
                     self._max_session = max(self._max_session, int(f.attrs["session"]))
                     return rows
         except (OSError, KeyError, ValueError) as exc:

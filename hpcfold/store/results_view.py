@@ -100,11 +100,15 @@ class ResultsView:
         self.n_parts = len(self._files) - 1
         lig, self.chunks = _raw(self._files)
         self.raw_rows = len(lig["index"])
-        order = np.lexsort((np.arange(len(lig["index"])), lig["index"]))
+        # per index the first committed row wins, except that any row beats a DOCK_ERROR
+        # failure (a ligand whose chunk raised twice is docked once more on resume)
+        dock_err = (lig["status"] != 0) & (lig["reason"] == int(Reason.DOCK_ERROR))
+        order = np.lexsort((np.arange(len(lig["index"])), dock_err, lig["index"]))
         keep = np.ones(len(order), bool)
         keep[1:] = lig["index"][order][1:] != lig["index"][order][:-1]
         sel = order[keep]
-        self.duplicates = int(len(order) - len(sel))
+        self.retried = int(np.count_nonzero(dock_err[order[~keep]]))  # superseded failures
+        self.duplicates = int(len(order) - len(sel)) - self.retried
         self._src, self._row = lig.pop("_src")[sel], lig.pop("_row")[sel]
         t = {k: v[sel] for k, v in lig.items()}
         t["status_code"] = t["status"]

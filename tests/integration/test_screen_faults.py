@@ -115,3 +115,36 @@ def test_sigstopped_worker_is_excluded_and_the_job_finishes(tmp_path):
     with open_results(str(out)) as v:
         ranks_stats = json.dumps(v.stats)
     assert '"1"' in ranks_stats  # rank 1 finished and reported; rank 2 never did
+
+
+def test_dock_error_ligands_are_docked_once_more_on_resume(tmp_path):
+    make_features(tmp_path / "lib.h5", N)
+    cfg = write_config(tmp_path)
+    out = tmp_path / "s.h5"
+    proc = run(cfg, HPCFOLD_TEST_FAIL_CHUNK="1")  # chunk 1 raises twice: 4 DOCK_ERROR
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from hpcfold.store.results import open_results
+
+    def reasons():
+        with open_results(str(out)) as v:
+            return v.table["reason_name"].tolist().count("DOCK_ERROR")
+
+    assert reasons() == 4
+    proc = run(cfg, HPCFOLD_TEST_FAIL_CHUNK="1")  # still failing: retried once, kept failed
+    assert proc.returncode == 0 and "4 ligands whose chunk raised twice" in proc.stderr
+    assert reasons() == 4
+    proc = run(cfg)  # retried already: nothing more to do
+    assert proc.returncode == 0 and "raised twice (DOCK_ERROR)" not in proc.stderr
+    assert "0 to dock" in proc.stderr and reasons() == 4
+    check_exactly_once(out, N)
+
+
+def test_dock_error_retry_succeeds(tmp_path):
+    make_features(tmp_path / "lib.h5", N)
+    cfg = write_config(tmp_path)
+    out = tmp_path / "s.h5"
+    assert run(cfg, HPCFOLD_TEST_FAIL_CHUNK="1").returncode == 0
+    proc = run(cfg)  # the kernel no longer raises: the 4 ligands get results
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rep = check_exactly_once(out, N)
+    assert rep["failed"] == sum(i % 7 == 3 for i in range(N))  # only prep's failures left

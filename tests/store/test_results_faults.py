@@ -16,6 +16,11 @@ from hpcfold.store.results import ResultsWriter, parts_dir, validate_results
 META = {"n_ligands": 60, "receptor_sha256": "f00"}
 
 
+def _done(w) -> list[int]:
+    """Committed ligands, DOCK_ERROR failures included (a resume docks those once more)."""
+    return sorted(set(w.done_indices().tolist()) | set(w.retried.tolist()))
+
+
 def damage(path: str, byte: bytes = b"\0", n: int = 64) -> None:
     """Overwrite ``n`` bytes inside the pose coordinates of a results file (HDF5 still opens
     it: only a checksum can tell)."""
@@ -51,7 +56,7 @@ def test_disk_full_during_commit_then_resume(tmp_path, monkeypatch):
     assert not os.path.exists(out + ".lock")  # released even so
     monkeypatch.setattr(results_io, "write_group", real)
     w = ResultsWriter(out, META)  # the rerun: what was committed is there, the rest is redone
-    assert w.done_indices().tolist() == list(range(12))
+    assert _done(w) == list(range(12))
     _append(w, 12, 60)
     w.close()
     rep = validate_results(out)
@@ -70,7 +75,7 @@ def test_zeroed_bytes_in_a_part_are_detected_and_set_aside(tmp_path):
     assert not rep["valid"] and any("checksum" in e for e in rep["errors"]), rep
     with pytest.warns(UserWarning, match="corrupt results part"):
         w = ResultsWriter(out, META)
-    assert w.done_indices().tolist() == list(range(6))  # 6..11 are docked again
+    assert _done(w) == list(range(6))  # 6..11 are docked again
     assert os.path.exists(parts[-1] + ".corrupt")
     _append(w, 6, 60)
     w.close()
@@ -89,7 +94,7 @@ def test_corrupt_part_found_at_compaction_is_set_aside(tmp_path):
     assert os.path.exists(part + ".corrupt")
     w.close()
     w = ResultsWriter(out, META)
-    assert w.done_indices().tolist() == []
+    assert _done(w) == []
     w.close()
 
 
@@ -105,3 +110,33 @@ def test_every_file_carries_checksums_that_verify(tmp_path):
                 assert results_io.CRC_ATTR in f.attrs and results_io.verify(f) is None
     with h5py.File(out, "r") as f:  # the compacted main file too
         assert results_io.CRC_ATTR in f.attrs and results_io.verify(f) is None
+
+
+def test_dock_error_is_retried_once_on_resume_then_kept_as_failed(tmp_path):
+    from hpcfold.store.results import open_results
+    from hpcfold.types import Failure, Reason
+
+    out = str(tmp_path / "r.h5")
+
+    def failed(i: int):
+        return Failure(f"L{i}", "", "", Reason.DOCK_ERROR, f"docking raised twice: run {i}")
+
+    def other(i: int):
+        return Failure(f"L{i}", "", "", Reason.NONFINITE_ENERGY, "nan")
+
+    with ResultsWriter(out, META) as w:
+        w.append(np.arange(4), [failed(0), make_result(1), other(2), failed(3)], {})
+    with ResultsWriter(out, META) as w:  # resume: 0 and 3 are docked once more
+        assert w.retried.tolist() == [0, 3] and w.n_failed() == 1 and w.n_done() == 2
+        w.append([0, 3], [make_result(0), failed(3)], {})  # 0 now docks, 3 fails again
+        assert w.n_failed() == 2
+    with open_results(out) as v:
+        t = v.table
+        assert t["index"].tolist() == [0, 1, 2, 3]
+        assert t["status"].tolist() == ["ok", "ok", "failed", "failed"]
+        assert t["affinity"][0] == make_result(0).affinity[0]
+        assert v.duplicates == 0 and v.retried == 2
+    with ResultsWriter(out, META) as w:  # retried once already: kept as failed
+        assert w.retried.tolist() == [] and w.n_done() == 4 and w.n_failed() == 2
+    rep = validate_results(out)
+    assert rep["valid"] and (rep["total"], rep["failed"], rep["duplicates"]) == (4, 2, 0), rep
