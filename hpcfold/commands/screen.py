@@ -250,9 +250,12 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
         on_result = _result_handler(store, writer, progress)
         _bcast_box(comm, box)
         if size > 1:
+            sched: dict = {}
             finals = run_scheduler(comm, queue, on_result, tick=progress.tick,
                                    hang_timeout=cfg.worker_timeout,
-                                   on_wait=progress.set_waiting)  # fmt: skip
+                                   on_wait=progress.set_waiting, stats=sched)  # fmt: skip
+            LOG.info("scheduler: %d messages, %.1f s busy, longest stall %.3f s",
+                     sched["messages"], sched["busy_s"], sched["max_stall_s"])  # fmt: skip
         else:
             channel = LocalChannel(queue, on_result, tick=progress.tick)
             run_worker(channel, _kernel_factory(cfg, box, bind), store.read, 0,

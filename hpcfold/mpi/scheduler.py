@@ -205,7 +205,9 @@ def run_scheduler(
     ``messages``, ``busy_s`` (wall seconds spent handling messages, writes included) and
     ``cpu_s`` (rank 0's CPU seconds for the same, sampled on every 8th message: reading a
     thread's CPU clock is a system call, ~1.6 us here; the scheduler's capacity is
-    ``handouts / cpu_s``; wall time also counts the OS running other ranks on rank 0's core).
+    ``handouts / cpu_s``; wall time also counts the OS running other ranks on rank 0's core)
+    and ``max_stall_s`` (the longest single message handling, commits and compactions
+    included: no chunk was handed out meanwhile).
     After a message rank 0 polls for ``spin`` seconds before it starts sleeping: at high rates
     (thousands of ranks) the next result is usually there by then, and a rank 0 that slept
     wakes up cold (measured ~2x its CPU per chunk); idle, it costs ``spin`` per chunk.
@@ -219,7 +221,7 @@ def run_scheduler(
     status = MPI.Status()
     reqbuf = np.zeros(2, np.int64)
     finals: dict[int, dict] = {}
-    sleep = busy = cpu = 0.0
+    sleep = busy = cpu = longest = 0.0
     n_msg = n_sampled = 0
     clock, cpu_clock = time.perf_counter, time.thread_time
     iprobe, recv, any_src, any_tag = comm.Iprobe, comm.Recv, MPI.ANY_SOURCE, MPI.ANY_TAG
@@ -289,6 +291,7 @@ def run_scheduler(
             on_result(task, items, info, error, state)
         last = clock()
         busy += last - t0
+        longest = max(longest, last - t0)  # rank 0 handed nothing out meanwhile
         if sample:
             cpu += cpu_clock() - c0
             n_sampled += 1
@@ -298,7 +301,8 @@ def run_scheduler(
                 check_hangs()
                 next_check = time.monotonic() + 0.5
     if stats is not None:
-        stats.update(messages=n_msg, busy_s=busy, cpu_s=cpu * n_msg / max(n_sampled, 1))
+        stats.update(messages=n_msg, busy_s=busy, cpu_s=cpu * n_msg / max(n_sampled, 1),
+                     max_stall_s=longest)  # fmt: skip
     return finals
 
 
