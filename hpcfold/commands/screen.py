@@ -221,7 +221,7 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
     if null_kernel.enabled():
         LOG.warning("%s=1: the null docking kernel writes fake scores (benchmarks and tests "
                     "only)", null_kernel.ENV)  # fmt: skip
-    writer = ResultsWriter(cfg.output, meta, commit_seconds=cfg.commit_interval)
+    writer = ResultsWriter(cfg.output, meta, commit_seconds=cfg.commit_interval, background=True)
     try:
         total = store.n_ligands
         for block in store.iter_failures():  # ligands prep could not prepare: failed results

@@ -30,9 +30,9 @@ import warnings
 import numpy as np
 
 from hpcfold.errors import UserError
-from hpcfold.store import h5util, results_io
-from hpcfold.store.lock import StoreLock, is_enospc
-from hpcfold.store.results_io import PART_RE, CorruptFile, list_parts, parts_dir
+from hpcfold.store import compaction, h5util, results_io
+from hpcfold.store.lock import StoreLock
+from hpcfold.store.results_io import CorruptFile, list_parts, parts_dir
 from hpcfold.store.results_view import ResultsView, open_results, validate_results  # noqa: F401
 from hpcfold.types import SCHEMA_VERSION, DockResult, Failure, Reason
 
@@ -61,14 +61,7 @@ META_MUST_MATCH = ("n_ligands", "receptor_sha256")
 LOG = logging.getLogger("hpcfold")
 
 
-def _disk_error(path: str, exc: OSError, what: str) -> UserError:
-    """One line for a failed commit: a full disk says so, and that the rerun resumes."""
-    if is_enospc(exc):
-        return UserError(
-            f"disk full (or quota exceeded) while {what} {path}: everything committed before "
-            "is intact; free space and rerun the same command to resume"
-        )
-    return UserError(f"cannot write results store {path} while {what}: {exc}")
+_disk_error = compaction.disk_error
 
 
 def _checked(item, index: int) -> DockResult | Failure:
@@ -129,6 +122,8 @@ class ResultsWriter:
         fsync: bool = True,
         lock: bool = True,
         retry_dock_errors: bool = True,
+        background: bool = False,
+        close_compact_rows: int = 1 << 21,
     ):
         self.path = os.fspath(path)
         self.pdir = parts_dir(self.path)
@@ -137,6 +132,8 @@ class ResultsWriter:
         self.max_poses, self.fsync = max_poses, fsync
         self.commit_seconds = float(commit_seconds)
         self.retry_dock_errors = retry_dock_errors
+        self.close_compact_rows = int(close_compact_rows)
+        self._rows_of: dict[str, int] = {}  # live part -> its ligand rows
         self._pending: list[dict] = []
         self._last_commit = time.monotonic()
         self._features = None
@@ -149,6 +146,7 @@ class ResultsWriter:
         self._lock = StoreLock(self.path, "hpcfold screen") if lock else None
         if self._lock is not None:
             self._lock.acquire()
+        self._bg = compaction.Compactor(self.path, fsync, self._lock) if background else None
         try:
             self._open(meta)
         except BaseException:
@@ -229,6 +227,7 @@ class ResultsWriter:
                 continue
             done.append(rows)
             self._live.append(p)
+            self._rows_of[p] = len(rows)
             self._parts_rows += len(rows)
         self._index_rows(np.concatenate(done))
 
@@ -364,10 +363,14 @@ class ResultsWriter:
             return
         self._write_part(results_io.merge_columns(self._pending))
         self._pending = []
-        if self._parts_rows >= max(self._main_rows, self.min_compact_rows) or (
-            len(self._live) >= self.max_parts
-        ):
-            self.compact()
+        self._poll_background()
+        if self._bg is not None and self._bg.busy:
+            return  # one compaction at a time; the next flush checks again
+        if self._want_compaction():
+            if self._bg is not None:  # rank 0 keeps handing out chunks meanwhile
+                self._bg.start(self._live)
+            else:
+                self.compact()
 
     def _columns(self, idx, items, smiles, info) -> dict:
         items = [_checked(it, int(i)) for i, it in zip(idx, items)]
@@ -449,78 +452,86 @@ class ResultsWriter:
             raise _disk_error(self.path, exc, "committing to") from None
         self._next_seq += 1
         self._live.append(path)
-        self._parts_rows += len(cols["ligands"]["rows"]) if cols else 0
+        self._rows_of[path] = len(cols["ligands"]["rows"]) if cols else 0
+        self._parts_rows += self._rows_of[path]
 
     # ---------------------------------------------------------------------------- compaction
-    def compact(self) -> None:
-        """Fold all live parts into the main file (tmp + os.replace), then delete them."""
-        if not self._live:
-            return
-        live = list(self._live)
-        last_seq = int(PART_RE.match(os.path.basename(live[-1])).group(1))
-        main = h5util.open_ro(self.path)
-        parts = [h5util.open_ro(p) for p in live]
-        try:
-            sessions = json.loads(main.attrs["sessions_json"])
-            stats = results_io.json_attr(main, "stats_json", [])
-            stats += [json.loads(p.attrs["stats_json"]) for p in parts if "stats_json" in p.attrs]
-            for p in parts:
-                if "meta_json" in p.attrs:
-                    sessions.append({
-                        "session": int(p.attrs["session"]), "t_start": float(p.attrs["t_start"]),
-                        "host": str(p.attrs["host"]), "pid": int(p.attrs["pid"]),
-                        "meta": json.loads(p.attrs["meta_json"]),
-                    })  # fmt: skip
+    def _want_compaction(self) -> bool:
+        """Parts hold as many rows as main (main doubles: O(total) rewritten in all), or
+        there are ``max_parts`` parts holding at least 1/16 of main (at most ~17x)."""
+        rows = self._parts_rows
+        return rows >= max(self._main_rows, self.min_compact_rows) or (
+            len(self._live) >= self.max_parts and 16 * rows >= self._main_rows
+        )
 
-            def write(f) -> None:
-                f.attrs.update(dict(main.attrs))
-                f.attrs.update(sessions_json=json.dumps(sessions), compacted_through=last_seq,
-                               stats_json=json.dumps(stats),
-                               updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
-                results_io.concat_files(f, [main, *parts])
-
-            if self._lock is not None:
-                self._lock.check()
-            try:
-                h5util.atomic_h5(self.path, write, self.fsync)
-            except OSError as exc:
-                raise _disk_error(self.path, exc, "compacting") from None
-            except CorruptFile as exc:
-                if exc.path == main.filename:
-                    raise UserError(
-                        f"results store {self.path} is corrupt ({exc.why}); move it away and "
-                        "screen again"
-                    ) from None
-                for f in (main, *parts):
-                    f.close()
-                self._set_aside(exc.path, exc.why)
-                self._live = [p for p in self._live if p != exc.path]
-                raise UserError(
-                    f"results part {exc.path} was corrupt and is set aside; rerun the same "
-                    "command to dock its ligands again"
-                ) from None
-        finally:
-            for f in (main, *parts):
-                f.close()
+    def _fold_in(self, live: list[str], last_seq: int) -> None:
+        """Bookkeeping after ``live`` went into the main file: delete those parts."""
         self.compacted_through = last_seq
         for p in live:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
         if self.fsync:
             h5util.fsync_dir(self.pdir)
-        self._main_rows += self._parts_rows
-        self._live, self._parts_rows = [], 0
+        done = set(live)
+        rows = sum(self._rows_of.pop(p, 0) for p in live)
+        self._main_rows += rows
+        self._parts_rows -= rows
+        self._live = [p for p in self._live if p not in done]
         self.n_compactions += 1
 
+    def _outcome(self, live: list[str], outcome) -> None:
+        kind, value = outcome
+        if kind == "ok":
+            self._fold_in(live, value)
+            return
+        if isinstance(value, CorruptFile):
+            self._set_aside(value.path, value.why)
+            self._live = [p for p in self._live if p != value.path]
+            self._parts_rows -= self._rows_of.pop(value.path, 0)
+            raise UserError(
+                f"results part {value.path} was corrupt and is set aside; rerun the same "
+                "command to dock its ligands again"
+            ) from None
+        raise value
+
+    def _poll_background(self, wait: bool = False) -> None:
+        if self._bg is None:
+            return
+        live = self._bg.snapshot
+        outcome = self._bg.poll(wait=wait)
+        if outcome is not None:
+            self._outcome(live, outcome)
+
+    def compact(self) -> None:
+        """Fold all live parts into the main file now (tmp + os.replace), then delete them
+        (a background compaction, if one runs, is finished first)."""
+        self._poll_background(wait=True)
+        if not self._live:
+            return
+        live = list(self._live)
+        try:
+            self._outcome(live, ("ok", compaction.compact_files(self.path, live, self.fsync,
+                                                                 self._lock)))  # fmt: skip
+        except CorruptFile as exc:
+            self._outcome(live, ("error", exc))
+
     def close(self) -> None:
-        """Compact everything into ``results.h5`` (the parts directory is left empty)."""
+        """Finish: commit what is pending, then compact everything into ``results.h5``, unless
+        the store is larger than ``close_compact_rows`` and the parts do not call for it (a
+        huge main file is not rewritten for a few parts; readers read them too)."""
         if self.closed:
             return
         try:
             self.flush()
-            self.compact()
+            self._poll_background(wait=True)
+            if self._main_rows + self._parts_rows <= self.close_compact_rows or (
+                self._want_compaction()
+            ):
+                self.compact()
         finally:
             self.closed = True
+            if self._bg is not None:
+                self._bg.poll(wait=True)
             if self._features is not None:
                 self._features.close()
             if self._lock is not None:

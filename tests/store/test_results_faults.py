@@ -140,3 +140,30 @@ def test_dock_error_is_retried_once_on_resume_then_kept_as_failed(tmp_path):
         assert w.retried.tolist() == [] and w.n_done() == 4 and w.n_failed() == 2
     rep = validate_results(out)
     assert rep["valid"] and (rep["total"], rep["failed"], rep["duplicates"]) == (4, 2, 0), rep
+
+
+def test_background_compaction_while_commits_go_on(tmp_path):
+    out = str(tmp_path / "r.h5")
+    w = ResultsWriter(out, META, min_compact_rows=6, background=True)
+    for lo in range(0, 60, 3):
+        _append(w, lo, lo + 3)  # commits never wait for a compaction to finish
+        if lo == 30:  # readers see a consistent store meanwhile
+            rep = validate_results(out)
+            assert rep["valid"] and rep["duplicates"] == 0 and rep["total"] == 33, rep
+    w.close()
+    assert w.n_compactions >= 2
+    assert os.listdir(parts_dir(out)) == []
+    rep = validate_results(out)
+    assert rep["valid"] and (rep["total"], rep["duplicates"], rep["parts"]) == (60, 0, 0)
+
+
+def test_large_store_is_not_rewritten_at_close_for_a_few_parts(tmp_path):
+    out = str(tmp_path / "r.h5")
+    with ResultsWriter(out, META, min_compact_rows=1 << 40) as w:
+        _append(w, 0, 30)
+    w = ResultsWriter(out, META, close_compact_rows=10, min_compact_rows=1 << 40)
+    _append(w, 30, 33)
+    w.close()
+    assert w.n_compactions == 0 and len(os.listdir(parts_dir(out))) == 2  # session + chunk
+    rep = validate_results(out)
+    assert rep["valid"] and rep["total"] == 33
