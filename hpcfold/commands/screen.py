@@ -213,6 +213,8 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
         "chunk_size": cfg.chunk_size,
         "n_ranks": size,
         "engine": "null" if null_kernel.enabled() else "hpcfold",
+        "keep_poses": cfg.keep_poses if cfg.keep_poses != "top_k" else f"top_{cfg.keep_top_k}",
+        "hit_threshold": cfg.hit_threshold,
     }
     store = FeatureStore(cfg.features_path)
     meta["n_ligands"] = store.n_ligands
@@ -221,7 +223,8 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
     if null_kernel.enabled():
         LOG.warning("%s=1: the null docking kernel writes fake scores (benchmarks and tests "
                     "only)", null_kernel.ENV)  # fmt: skip
-    writer = ResultsWriter(cfg.output, meta, commit_seconds=cfg.commit_interval, background=True)
+    writer = ResultsWriter(cfg.output, meta, commit_seconds=cfg.commit_interval, background=True,
+                           max_poses=cfg.max_poses, hit_threshold=cfg.hit_threshold)  # fmt: skip
     try:
         total = store.n_ligands
         for block in store.iter_failures():  # ligands prep could not prepare: failed results

@@ -124,6 +124,7 @@ class ResultsWriter:
         retry_dock_errors: bool = True,
         background: bool = False,
         close_compact_rows: int = 1 << 21,
+        hit_threshold: float | None = None,
     ):
         self.path = os.fspath(path)
         self.pdir = parts_dir(self.path)
@@ -133,6 +134,7 @@ class ResultsWriter:
         self.commit_seconds = float(commit_seconds)
         self.retry_dock_errors = retry_dock_errors
         self.close_compact_rows = int(close_compact_rows)
+        self.hit_threshold = hit_threshold
         self._rows_of: dict[str, int] = {}  # live part -> its ligand rows
         self._pending: list[dict] = []
         self._last_commit = time.monotonic()
@@ -396,6 +398,8 @@ class ResultsWriter:
                 if self.max_poses is None
                 else min(len(it.affinity), self.max_poses)
             )
+            if self.hit_threshold is not None and not it.affinity[0] <= self.hit_threshold:
+                m = 0  # not a hit: scores only
             rows["affinity"][k], rows["inter"][k] = it.affinity[0], it.inter[0]
             rows["intra"][k], rows["terms"][k] = it.intra[0], it.terms[0]
             rows["n_poses"][k], rows["n_atoms"][k] = m, it.coords.shape[1]

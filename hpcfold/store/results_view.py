@@ -231,7 +231,11 @@ def validate_results(path: str, check_features: bool = True) -> dict:
         ok = t["status_code"] == 0
         if np.any((t["status_code"] != 0) & (t["status_code"] != 1)):
             errors.append("status codes other than 0/1")
-        if np.any(ok & ((t["n_poses"] < 1) | ~np.isfinite(t["affinity"]) | (t["reason"] != 0))):
+        no_pose = t["n_poses"] < 1
+        hit = v.meta.get("hit_threshold")
+        if hit is not None:  # the pose policy keeps poses for hits only
+            no_pose &= t["affinity"] <= float(hit)
+        if np.any(ok & (no_pose | ~np.isfinite(t["affinity"]) | (t["reason"] != 0))):
             errors.append("ok rows without poses, with a non-finite affinity or a reason")
         if np.any(~ok & ((t["n_poses"] != 0) | (t["reason"] == 0))):
             errors.append("failed rows with poses or without a reason")

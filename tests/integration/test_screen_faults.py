@@ -148,3 +148,24 @@ def test_dock_error_retry_succeeds(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = check_exactly_once(out, N)
     assert rep["failed"] == sum(i % 7 == 3 for i in range(N))  # only prep's failures left
+
+
+def test_pose_policy_keeps_scores_for_all_and_poses_for_hits(tmp_path):
+    from hpcfold.store.results import open_results
+
+    make_features(tmp_path / "lib.h5", N)
+    cfg = write_config(tmp_path, extra="keep_poses: best\nhit_threshold: -8.0\n")
+    out = tmp_path / "s.h5"
+    proc = run(cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    check_exactly_once(out, N)  # every ligand has its score
+    with open_results(str(out)) as v:
+        t = v.table
+        ok = t["status_code"] == 0
+        hit = ok & (t["affinity"] <= -8.0)
+        assert 0 < hit.sum() < ok.sum()
+        assert (t["n_poses"][hit] == 1).all() and (t["n_poses"][ok & ~hit] == 0).all()
+        i = int(t["index"][hit][0])
+        coords, aff = v.poses(i)
+        assert coords.shape[0] == 1 and aff[0] == t["affinity"][hit][0]
+        assert v.meta["keep_poses"] == "best" and v.meta["hit_threshold"] == -8.0
