@@ -185,14 +185,8 @@ def run_prep(
 
 
 def _run_prep_locked(inputs, output, opts, comm, progress, commit_every, rank, size):
-    from hpcfold.store.features import (
-        DoneKeys,
-        FeatureWriter,
-        check_inputs_unchanged,
-        completed_mask,
-        finalize,
-        shards_dir,
-    )
+    from hpcfold.store.features import FeatureWriter, finalize, shards_dir
+    from hpcfold.store.resume import DoneKeys, check_inputs_unchanged, completed_mask
 
     if rank == 0:  # a changed input file is refused before any rank writes
         check_inputs_unchanged(output, inputs)

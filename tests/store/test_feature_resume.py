@@ -12,14 +12,8 @@ from store_factory import make_item, records_equal
 
 from hpcfold.errors import UserError
 from hpcfold.store.feature_reader import ChunkReader, gather, gather_text
-from hpcfold.store.features import (
-    FeatureStore,
-    FeatureWriter,
-    check_inputs_unchanged,
-    completed_keys,
-    completed_mask,
-    finalize,
-)
+from hpcfold.store.features import FeatureStore, FeatureWriter, completed_keys, finalize
+from hpcfold.store.resume import check_inputs_unchanged, completed_mask
 
 TWO = ["a.smi", "b.smi"]
 
