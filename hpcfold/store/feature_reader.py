@@ -33,7 +33,9 @@ from hpcfold.types import (
 )
 
 INDEX_KIND = "hpcfold-features"
-MAX_OPEN_SHARDS = 64
+MAX_OPEN_SHARDS = 32  # open shard files per reader, ~12 MB each (chunk cache below)
+WORKER_OPEN_SHARDS = 8  # a worker's reader: its memory must not grow with the library
+SHARD_CACHE_BYTES = 1 << 20  # chunk cache per dataset of an open shard (faster than 8 MiB)
 GATHER_SPAN = 4096  # nearby indices closer than this are read as one slice
 
 
@@ -94,8 +96,10 @@ def index_fingerprint(f) -> str:
 class _Shards:
     """Open shard files (an LRU), each checked against the uuid the index recorded."""
 
-    def __init__(self, index_path: str, sdir: str, paths: list[str], uuids: list[str]):
+    def __init__(self, index_path: str, sdir: str, paths: list[str], uuids: list[str],
+                 max_open: int = MAX_OPEN_SHARDS):  # fmt: skip
         self.index_path, self.sdir, self.paths, self.uuids = index_path, sdir, paths, uuids
+        self.max_open = max_open
         self.open: collections.OrderedDict = collections.OrderedDict()
 
     def get(self, s: int) -> segments.Shard:
@@ -105,7 +109,7 @@ class _Shards:
             return f
         path = os.path.join(self.sdir, self.paths[s])
         try:
-            f = segments.Shard(h5util.open_ro(path))
+            f = segments.Shard(h5util.open_ro(path, SHARD_CACHE_BYTES))
         except FileNotFoundError as exc:
             raise UserError(f"feature store shard {path} is missing") from exc
         if str(f.attrs.get("uuid")) != self.uuids[s]:
@@ -115,7 +119,7 @@ class _Shards:
                 "hpcfold prep to finalize the store again"
             )
         self.open[s] = f
-        while len(self.open) > MAX_OPEN_SHARDS:
+        while len(self.open) > self.max_open:
             _, old = self.open.popitem(last=False)
             old.close()
         return f
@@ -178,6 +182,9 @@ class ChunkReader:
     def __init__(self, path: str):
         self.path = os.fspath(path)
         self._f, self._shards = _open_index(self.path)
+        # few open shards: a chunk's rows are contiguous in a store prepared by few ranks;
+        # with many ranks reopening costs ~1 ms per shard and chunk, far below docking time
+        self._shards.max_open = WORKER_OPEN_SHARDS
         g = self._f["ligands"]
         self._shard, self._row, self._status = g["shard"], g["row"], g["status"]
         self._ids = g["text/lig_id"]
