@@ -24,7 +24,7 @@ from hpcfold.mpi import binding as binding_mod
 from hpcfold.mpi import null_kernel
 from hpcfold.mpi.comm import abort_on_exception, check_launcher, setup_logging, world
 from hpcfold.mpi.progress import Progress, rank_table
-from hpcfold.mpi.scheduler import Task, WorkQueue, run_scheduler
+from hpcfold.mpi.scheduler import Task, TaskStream, WorkQueue, run_scheduler
 from hpcfold.mpi.worker import LocalChannel, MPIChannel, run_worker
 from hpcfold.types import Box, DockResult, Failure, Reason
 
@@ -236,19 +236,17 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
         if writer.retried.size:
             LOG.info("%d ligands whose chunk raised twice (DOCK_ERROR) are docked once more",
                      writer.retried.size)  # fmt: skip
-        tasks = []
-        for chunk in store.chunks(cfg.chunk_size):  # O(chunk) per chunk: the done bitmap
-            left = chunk.indices[~writer.is_done(chunk.indices)]
-            if len(left):
-                tasks.append(Task(chunk.chunk_id, chunk.bucket.index, left))
-        n_left = sum(len(t.indices) for t in tasks)
+        n_left = n_tasks = 0  # a counting pass; the tasks themselves are made on demand
+        for task in _tasks(store, writer, cfg.chunk_size):
+            n_left, n_tasks = n_left + len(task.indices), n_tasks + 1
         LOG.info(
             "screen: %d ligands (%d failed in prep), %d already done, %d to dock in %d chunks "
             "on %d worker rank(s)", total, store.counts()["failed"], n_done, n_left,
-            len(tasks), max(size - 1, 1),
+            n_tasks, max(size - 1, 1),
         )  # fmt: skip
         progress = Progress(total, initial=n_done, initial_failed=writer.n_failed(),
                             interval=cfg.progress_interval)  # fmt: skip
+        tasks = TaskStream(_tasks(store, writer, cfg.chunk_size))
         queue = WorkQueue(tasks, workers=list(range(1, size)) if size > 1 else [0])
         on_result = _result_handler(store, writer, progress)
         _bcast_box(comm, box)
@@ -283,6 +281,15 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
         sys.stderr.flush()
         comm.Abort(0)
     return 0
+
+
+def _tasks(store, writer, chunk_size: int):
+    """The chunks' ligands not done yet, one Task at a time: O(chunk) per chunk (a lookup in
+    the writer's done bitmap), O(N / chunk) in all, and no list of every chunk."""
+    for chunk in store.iter_chunks(chunk_size):
+        left = chunk.indices[~writer.is_done(chunk.indices)]
+        if len(left):
+            yield Task(chunk.chunk_id, chunk.bucket.index, left)
 
 
 def _check_resume(output: str, meta: dict) -> None:

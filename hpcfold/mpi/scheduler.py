@@ -48,12 +48,30 @@ class Task:
     avoid: int = -1  # rank that already failed this chunk
 
 
+class TaskStream:
+    """Pending tasks generated on demand (``popleft``, truth value), so rank 0 never holds
+    every chunk's indices: ``tasks`` is any iterator of ``Task``."""
+
+    def __init__(self, tasks):
+        self._it = iter(tasks)
+        self._next = next(self._it, None)
+
+    def __bool__(self) -> bool:
+        return self._next is not None
+
+    def popleft(self) -> Task:
+        if self._next is None:
+            raise IndexError("no more tasks")
+        task, self._next = self._next, next(self._it, None)
+        return task
+
+
 class WorkQueue:
     """Hand-out policy. ``request``/``complete`` return the assignments to send now:
     a list of ``(rank, Task | None)`` where ``None`` tells the rank to stop."""
 
-    def __init__(self, tasks: Sequence[Task], workers: Sequence[int]):
-        self.pending: collections.deque[Task] = collections.deque(tasks)
+    def __init__(self, tasks: Sequence[Task] | TaskStream, workers: Sequence[int]):
+        self.pending = tasks if isinstance(tasks, TaskStream) else collections.deque(tasks)
         self.retry: collections.deque[Task] = collections.deque()
         self.in_flight: dict[int, tuple[Task, int]] = {}
         self.waiting: list[int] = []
@@ -110,8 +128,8 @@ class WorkQueue:
             self.retry.appendleft(dataclasses.replace(t, avoid=rank))
         if len(self.excluded) >= len(self.workers) and not self.finished:
             raise RuntimeError(
-                f"every worker rank is unresponsive ({sorted(self.excluded)}); "
-                f"{len(self.pending) + len(self.retry)} chunks not docked: rerun to resume"
+                f"every worker rank is unresponsive ({sorted(self.excluded)}); chunks "
+                "are left undocked: rerun to resume"
             )
         return back, self._dispatch()
 

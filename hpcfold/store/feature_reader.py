@@ -301,6 +301,29 @@ class FeatureStore:
                 out.append(Chunk(len(out), b, idx[s : s + chunk_size]))
         return out
 
+    def iter_chunks(self, chunk_size: int, block: int = 1 << 22):
+        """The chunks of ``chunks(chunk_size)`` (same ids, same ligands), generated one at a
+        time: memory O(block + chunk), not a list of every chunk's indices."""
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        ok = self.status == segments.STATUS_OK
+        cid, n = 0, self.n_ligands
+        for b in reversed(BUCKETS):
+            carry = np.zeros(0, np.int64)
+            for a in range(0, n, block):
+                mine = ok[a : a + block] & (self.bucket[a : a + block] == b.index)
+                sel = np.flatnonzero(mine).astype(np.int64) + a
+                if carry.size:
+                    sel = np.concatenate([carry, sel])
+                full = len(sel) // chunk_size * chunk_size
+                for s in range(0, full, chunk_size):
+                    yield Chunk(cid, b, sel[s : s + chunk_size].copy())
+                    cid += 1
+                carry = sel[full:].copy()
+            if carry.size:
+                yield Chunk(cid, b, carry)
+                cid += 1
+
     def failures(self, indices=None) -> list[tuple[int, Failure]]:
         """(global index, Failure) of the ligands prep could not prepare (those among
         ``indices``, all by default; ``iter_failures`` yields them in bounded blocks)."""

@@ -161,3 +161,22 @@ def test_every_rank_hung_is_an_error_not_a_hang():
 def test_hang_timeout_before_any_result_allows_compilation():
     q = WorkQueue(tasks(2), workers=[1])
     assert q.hang_timeout() == 600.0
+
+
+def test_task_stream_is_consumed_on_demand():
+    from hpcfold.mpi.scheduler import TaskStream
+
+    made = []
+
+    def gen():
+        for t in tasks(3):
+            made.append(t.chunk_id)
+            yield t
+
+    q = WorkQueue(TaskStream(gen()), workers=[1])
+    assert made == [0]  # one look-ahead, nothing more
+    assert ids(q.request(1, 2)) == [(1, 0), (1, 1)] and made == [0, 1, 2]
+    q.complete(0, 1, ok=True, more=True)
+    q.complete(1, 1, ok=True, more=True)
+    state, sends = q.complete(2, 1, ok=True, more=True)
+    assert q.finished and ids(sends) == [(1, None)]

@@ -103,3 +103,16 @@ def test_prep_resume_refuses_a_changed_input(tmp_path):
     src.write_text("CCO one\n" * 1001)
     with pytest.raises(UserError, match="size, mtime_ns, sha256_head_tail differ.*afresh"):
         check_inputs_unchanged(out, [str(src)])
+
+
+def test_iter_chunks_equals_chunks_in_bounded_blocks(tmp_path):
+    out = str(tmp_path / "lib.h5")
+    _write(out, [((i % 2, i), make_item(i)) for i in range(140)])
+    finalize(out, TWO)
+    with FeatureStore(out) as store:
+        for size in (1, 5, 16, 1000):
+            want = [(c.chunk_id, c.bucket.index, c.indices.tolist()) for c in store.chunks(size)]
+            for block in (7, 64, 1 << 22):  # chunks straddle the blocks
+                got = [(c.chunk_id, c.bucket.index, c.indices.tolist())
+                       for c in store.iter_chunks(size, block=block)]  # fmt: skip
+                assert got == want, (size, block)
