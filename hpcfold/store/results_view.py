@@ -23,9 +23,12 @@ from hpcfold.types import SCHEMA_VERSION, Reason
 STATUS_NAMES = np.array(["ok", "failed"], dtype=object)
 
 
-def _open_sources(path: str):
-    """(main file, [live part files]) opened read-only; retries if a compaction races us."""
+def _open_sources(path: str, skipped: list[str] | None = None):
+    """(main file, [live part files]) opened read-only; retries if a compaction races us.
+    Damaged parts are left out with a warning ("path: why" appended to ``skipped``)."""
     for attempt in range(5):
+        if skipped is not None:
+            skipped.clear()
         main = h5util.open_ro(path)
         files = [main]
         try:
@@ -37,12 +40,23 @@ def _open_sources(path: str):
             for seq, p in results_io.list_parts(path):
                 if seq > through:
                     try:
-                        files.append(h5util.open_ro(p))
+                        f = h5util.open_ro(p)
                     except FileNotFoundError:
                         raise
                     except OSError as exc:  # truncated by a crash: the next screen redoes it
                         warnings.warn(f"skipped unreadable results part {p}: {exc}",
                                       stacklevel=2)  # fmt: skip
+                        if skipped is not None:
+                            skipped.append(f"{p}: unreadable")
+                        continue
+                    why = results_io.verify(f)  # parts are small: checked on every open
+                    if why is not None:
+                        f.close()
+                        warnings.warn(f"skipped corrupt results part {p}: {why}", stacklevel=2)
+                        if skipped is not None:
+                            skipped.append(f"{p}: {why}")
+                        continue
+                    files.append(f)
             return files
         except FileNotFoundError:
             for f in files:
@@ -85,7 +99,8 @@ class ResultsView:
         self.path = os.fspath(path)
         if not os.path.isfile(self.path):
             raise UserError(f"results store {self.path} not found")
-        self._files = _open_sources(self.path)
+        self.skipped: list[str] = []  # damaged parts left out (a screen docks them again)
+        self._files = _open_sources(self.path, self.skipped)
         main = self._files[0]
         self.meta: dict = json.loads(main.attrs["meta_json"])
         self.sessions: list = json.loads(main.attrs["sessions_json"])
@@ -223,6 +238,7 @@ def validate_results(path: str, check_features: bool = True) -> dict:
     errors: list[str] = []
     with ResultsView(path) as v:
         t, n = v.table, len(v)
+        errors.extend(f"damaged part {x}" for x in v.skipped)
         if v.duplicates:
             errors.append(f"{v.duplicates} duplicate ligand rows")
         n_lig = v.meta.get("n_ligands")

@@ -167,3 +167,21 @@ def test_large_store_is_not_rewritten_at_close_for_a_few_parts(tmp_path):
     assert w.n_compactions == 0 and len(os.listdir(parts_dir(out))) == 2  # session + chunk
     rep = validate_results(out)
     assert rep["valid"] and rep["total"] == 33
+
+
+def test_readers_skip_damaged_parts_with_a_warning(tmp_path):
+    from hpcfold.store.results import open_results
+
+    out = str(tmp_path / "r.h5")
+    w = ResultsWriter(out, META, min_compact_rows=1 << 40)
+    for lo in (0, 6, 12):
+        _append(w, lo, lo + 6)
+    del w  # a crash
+    parts = [p for _, p in results_io.list_parts(out)]
+    with open(parts[-1], "r+b") as fh:
+        fh.truncate(300)
+    damage(parts[-2])
+    with pytest.warns(UserWarning, match="skipped") as rec:
+        with open_results(out) as v:
+            assert v.table["index"].tolist() == list(range(6))
+    assert {"unreadable", "corrupt"} <= {w_.message.args[0].split()[1] for w_ in rec}
