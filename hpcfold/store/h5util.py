@@ -39,16 +39,20 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_h5(path: str, write: Callable[[h5py.File], None], fsync: bool = True) -> None:
+def atomic_h5(
+    path: str, write: Callable[[h5py.File], None], fsync: bool = True, cache_bytes: int = 0
+) -> None:
     """Create ``path`` atomically: ``write(f)`` fills a temporary HDF5 file which then replaces it.
 
     The temporary name is unique per call (pid + random), so concurrent writers never collide.
     On any exception the temporary file is removed and ``path`` is untouched.
+    ``cache_bytes``: HDF5's chunk cache per dataset (0: h5py's default).
     """
     directory = os.path.dirname(os.path.abspath(path))
     tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
     try:
-        with h5py.File(tmp, "w", libver="latest", locking=False) as f:
+        cache = {"rdcc_nbytes": int(cache_bytes)} if cache_bytes else {}
+        with h5py.File(tmp, "w", libver="latest", locking=False, **cache) as f:
             write(f)
         if fsync:
             fd = os.open(tmp, os.O_RDONLY)
