@@ -215,6 +215,16 @@ class ScreenConfig:
         commit_interval: seconds between commits of the results store: chunks that arrive
             within this window are committed together as one crash-safe part file (0: one
             commit per chunk). A crash loses at most this window, which the rerun redoes.
+        worker_timeout: seconds a worker rank holding chunks may stay silent before it counts
+            as hung: its chunks go to the other ranks and it is excluded (0: derived from the
+            chunk times seen, max(60 s, 10 x the slowest), 600 s before the first result).
+        keep_poses: which poses the results store keeps per ligand: ``all`` (every mode),
+            ``best`` (the best one) or ``top_k`` (the ``keep_top_k`` best). Scores are always
+            kept.
+        keep_top_k: poses kept per ligand with ``keep_poses: top_k``.
+        hit_threshold: when set (kcal/mol), only ligands with a best affinity at or below it
+            keep poses; the others keep their scores only (a 10^9 screen stores ~60 bytes
+            per non-hit).
     """
 
     receptor: str = dataclasses.field(metadata=PATH)
@@ -228,6 +238,10 @@ class ScreenConfig:
     prep: PrepConfig = PrepConfig()
     progress_interval: float = 10.0
     commit_interval: float = 2.0
+    worker_timeout: float = 0.0
+    keep_poses: str = "all"
+    keep_top_k: int = 3
+    hit_threshold: float | None = None
     source: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's path
     text: str = dataclasses.field(default="", metadata=INTERNAL)  # the config file's text
 
@@ -238,8 +252,21 @@ class ScreenConfig:
             raise UserError(f"progress_interval must be > 0, got {self.progress_interval}")
         if self.commit_interval < 0:
             raise UserError(f"commit_interval must be >= 0, got {self.commit_interval}")
+        if not self.worker_timeout >= 0:  # NaN fails too
+            raise UserError(f"worker_timeout must be >= 0, got {self.worker_timeout}")
+        if self.keep_poses not in ("all", "best", "top_k"):
+            raise UserError(f"keep_poses must be all, best or top_k, got {self.keep_poses!r}")
+        if self.keep_top_k < 1:
+            raise UserError(f"keep_top_k must be >= 1, got {self.keep_top_k}")
+        if self.hit_threshold is not None and not math.isfinite(self.hit_threshold):
+            raise UserError(f"hit_threshold must be a finite number, got {self.hit_threshold}")
         if not self.ligands and self.features is None:
             raise UserError("give ligands (files to prepare) and/or features (a prep store)")
+
+    @property
+    def max_poses(self) -> int | None:
+        """Poses kept per ligand under ``keep_poses`` (None: all)."""
+        return {"all": None, "best": 1, "top_k": self.keep_top_k}[self.keep_poses]
 
     @property
     def features_path(self) -> str:

@@ -4,7 +4,8 @@ Runs alone or as ``mpiexec -n N hpcfold prep ...``: the ranks share the records 
 k-th record over all input files, in order, goes to rank ``k mod N``), each rank writes its own
 shard through ``hpcfold.store.features.FeatureWriter``, and rank 0 builds the index after a
 barrier. Resumable: a rerun after a kill skips every record already committed to a shard
-(``completed_keys``) and duplicates nothing. Only a missing/unreadable input file or an
+(``completed_mask``, one byte per record) and duplicates nothing; a rerun whose input files
+changed meanwhile is refused. One prep per store at a time (``hpcfold.store.lock``). Only a missing/unreadable input file or an
 unwritable output is fatal (a clear message and exit status 2); every ligand record ends in the
 store as prepared or as a failure with a reason. An empty library, or one where every ligand
 failed, ends with a warning and exit status 1. Without an MPI launcher mpi4py is not imported.
@@ -174,7 +175,7 @@ def run_prep(
     ``comm``: an mpi4py communicator or None (one process). Returns ``finalize``'s counts on rank
     0, None on the other ranks. Raises UserError for a missing input or an unwritable output.
     """
-    from hpcfold.store.features import FeatureWriter, completed_keys, finalize, shards_dir
+    from hpcfold.store.lock import StoreLock
 
     inputs = [os.fspath(p) for p in inputs]
     output = os.fspath(output)
@@ -183,7 +184,25 @@ def run_prep(
     for path in inputs:
         check_readable(path)
     _check_output(output)
-    done = completed_keys(output) if os.path.isdir(shards_dir(output)) else set()
+    lock = None
+    if rank == 0:  # one prep per store (the other ranks wait at the barrier below)
+        lock = StoreLock(output, "hpcfold prep").acquire()
+    try:
+        return _run_prep_locked(inputs, output, opts, comm, progress, commit_every, rank, size)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_prep_locked(inputs, output, opts, comm, progress, commit_every, rank, size):
+    from hpcfold.store.features import FeatureWriter, finalize, shards_dir
+    from hpcfold.store.resume import DoneKeys, check_inputs_unchanged, completed_mask
+
+    if rank == 0:  # a changed input file is refused before any rank writes
+        check_inputs_unchanged(output, inputs)
+    if comm is not None and size > 1:
+        comm.Barrier()
+    done = completed_mask(output) if os.path.isdir(shards_dir(output)) else DoneKeys()
     run_id = _run_id(comm)
     if comm is not None and size > 1:
         comm.Barrier()  # every rank has read the resume keys before anyone writes

@@ -21,9 +21,10 @@ from hpcfold import __version__
 from hpcfold.config import ScreenConfig, check_inputs, load_screen_config
 from hpcfold.errors import UserError
 from hpcfold.mpi import binding as binding_mod
+from hpcfold.mpi import null_kernel
 from hpcfold.mpi.comm import abort_on_exception, check_launcher, setup_logging, world
 from hpcfold.mpi.progress import Progress, rank_table
-from hpcfold.mpi.scheduler import Task, WorkQueue, run_scheduler
+from hpcfold.mpi.scheduler import Task, TaskStream, WorkQueue, run_scheduler
 from hpcfold.mpi.worker import LocalChannel, MPIChannel, run_worker
 from hpcfold.types import Box, DockResult, Failure, Reason
 
@@ -142,10 +143,10 @@ def _bcast_box(comm, box: Box | None) -> Box:
 
 
 def _reader(cfg: ScreenConfig):
-    from hpcfold.store.features import FeatureStore
+    """A worker reads only its chunks' rows (memory O(chunk), whatever the library size)."""
+    from hpcfold.store.feature_reader import ChunkReader
 
-    store = FeatureStore(cfg.features_path)
-    return store.read
+    return ChunkReader(cfg.features_path).read
 
 
 def _kernel_factory(cfg: ScreenConfig, box: Box, bind):
@@ -154,6 +155,8 @@ def _kernel_factory(cfg: ScreenConfig, box: Box, bind):
     def make():
         import functools
 
+        if null_kernel.enabled():  # benchmarks/tests of the data path: no JAX at all
+            return null_kernel.dock_null, "null"
         from hpcfold.chem.receptor import read_receptor
         from hpcfold.dock import engine
 
@@ -215,38 +218,51 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
         "search": cfg.search.options_dict(),
         "chunk_size": cfg.chunk_size,
         "n_ranks": size,
+        "engine": "null" if null_kernel.enabled() else "hpcfold",
+        "keep_poses": cfg.keep_poses if cfg.keep_poses != "top_k" else f"top_{cfg.keep_top_k}",
+        "hit_threshold": cfg.hit_threshold,
     }
     store = FeatureStore(cfg.features_path)
     meta["n_ligands"] = store.n_ligands
+    meta["features_fingerprint"] = store.fingerprint
     _check_resume(cfg.output, meta)
-    writer = ResultsWriter(cfg.output, meta, commit_seconds=cfg.commit_interval)
+    if null_kernel.enabled():
+        LOG.warning("%s=1: the null docking kernel writes fake scores (benchmarks and tests "
+                    "only)", null_kernel.ENV)  # fmt: skip
+    writer = ResultsWriter(cfg.output, meta, commit_seconds=cfg.commit_interval, background=True,
+                           max_poses=cfg.max_poses, hit_threshold=cfg.hit_threshold)  # fmt: skip
     try:
-        done = np.asarray(writer.done_indices(), np.int64)
         total = store.n_ligands
-        done_set = set(done.tolist())
-        prep_failed = [(i, f) for i, f in store.failures() if i not in done_set]
-        if prep_failed:  # ligands prep could not prepare are results too (failed)
-            idx = np.array([i for i, _ in prep_failed], np.int64)
-            writer.append(idx, [f for _, f in prep_failed], _prep_info())
-        done = np.asarray(writer.done_indices(), np.int64)
-        tasks = []
-        for chunk in store.chunks(cfg.chunk_size):
-            left = chunk.indices[~np.isin(chunk.indices, done)]
-            if len(left):
-                tasks.append(Task(chunk.chunk_id, chunk.bucket.index, left))
-        n_left = sum(len(t.indices) for t in tasks)
+        for block in store.iter_failures():  # ligands prep could not prepare: failed results
+            idx = np.array([i for i, _ in block], np.int64)
+            fresh = np.flatnonzero(~writer.is_done(idx))
+            if fresh.size:
+                writer.append(idx[fresh], [block[k][1] for k in fresh], _prep_info())
+        n_done = writer.n_done()
+        if writer.retried.size:
+            LOG.info("%d ligands whose chunk raised twice (DOCK_ERROR) are docked once more",
+                     writer.retried.size)  # fmt: skip
+        n_left = n_tasks = 0  # a counting pass; the tasks themselves are made on demand
+        for task in _tasks(store, writer, cfg.chunk_size):
+            n_left, n_tasks = n_left + len(task.indices), n_tasks + 1
         LOG.info(
             "screen: %d ligands (%d failed in prep), %d already done, %d to dock in %d chunks "
-            "on %d worker rank(s)", total, store.counts()["failed"], len(done), n_left,
-            len(tasks), max(size - 1, 1),
+            "on %d worker rank(s)", total, store.counts()["failed"], n_done, n_left,
+            n_tasks, max(size - 1, 1),
         )  # fmt: skip
-        progress = Progress(total, initial=len(done), initial_failed=writer.n_failed(),
+        progress = Progress(total, initial=n_done, initial_failed=writer.n_failed(),
                             interval=cfg.progress_interval)  # fmt: skip
+        tasks = TaskStream(_tasks(store, writer, cfg.chunk_size))
         queue = WorkQueue(tasks, workers=list(range(1, size)) if size > 1 else [0])
         on_result = _result_handler(store, writer, progress)
         _bcast_box(comm, box)
         if size > 1:
-            finals = run_scheduler(comm, queue, on_result, tick=progress.tick)
+            sched: dict = {}
+            finals = run_scheduler(comm, queue, on_result, tick=progress.tick,
+                                   hang_timeout=cfg.worker_timeout,
+                                   on_wait=progress.set_waiting, stats=sched)  # fmt: skip
+            LOG.info("scheduler: %d messages, %.1f s busy, longest stall %.3f s",
+                     sched["messages"], sched["busy_s"], sched["max_stall_s"])  # fmt: skip
         else:
             channel = LocalChannel(queue, on_result, tick=progress.tick)
             run_worker(channel, _kernel_factory(cfg, box, bind), store.read, 0,
@@ -256,7 +272,7 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
         for r, st in finals.items():
             st.setdefault("host", bind.host if r == 0 else "")
         writer.record_stats({"ranks": {str(r): st for r, st in finals.items()}})
-        n_done, n_failed = len(writer.done_indices()), writer.n_failed()
+        n_done, n_failed = writer.n_done(), writer.n_failed()
     finally:
         writer.close()
     LOG.info("per-rank summary:\n%s", rank_table(finals))
@@ -264,6 +280,7 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
              n_failed)  # fmt: skip
     if n_done != total:
         raise RuntimeError(f"{total - n_done} ligands are missing from {cfg.output}")
+    rc = 0
     if n_failed == total:  # an empty library, or nothing docked: exit status 1
         LOG.warning(
             "warning: %s",
@@ -271,18 +288,44 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
             if total == 0
             else f"every one of the {total} ligands failed (hpcfold inspect {cfg.output})",
         )
-        return 1
-    return 0
+        rc = 1
+    if size > 1 and queue.excluded:  # hung ranks never stop: end the job without them
+        LOG.warning("ending the job: rank(s) %s were excluded as hung (every ligand is "
+                    "stored)", sorted(queue.excluded))  # fmt: skip
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.Abort(rc)
+    return rc
+
+
+def _tasks(store, writer, chunk_size: int):
+    """The chunks' ligands not done yet, one Task at a time: O(chunk) per chunk (a lookup in
+    the writer's done bitmap), O(N / chunk) in all, and no list of every chunk."""
+    for chunk in store.iter_chunks(chunk_size):
+        left = chunk.indices[~writer.is_done(chunk.indices)]
+        if len(left):
+            yield Task(chunk.chunk_id, chunk.bucket.index, left)
 
 
 def _check_resume(output: str, meta: dict) -> None:
     """Resuming must not mix results of another box or other search settings."""
-    if not os.path.isfile(output):
-        return
-    from hpcfold.store.results import open_results
+    from hpcfold.store.results import stored_meta
 
-    with open_results(output) as view:
-        old = view.meta
+    old = stored_meta(output)  # the main file's attributes only: O(1) in the library size
+    if old is None:
+        return
+    afresh = (f"to start afresh, use another output path or delete {output} and "
+              f"{output}.parts")  # fmt: skip
+    fp = old.get("features_fingerprint")
+    if fp is not None and fp != meta["features_fingerprint"]:
+        raise UserError(
+            f"{output} holds results for another feature store: {meta['features']} changed "
+            f"since (fingerprint {fp[:12]}... now {meta['features_fingerprint'][:12]}...); "
+            + afresh
+        )
+    if old.get("engine", "hpcfold") != meta["engine"]:
+        raise UserError(f"{output} was screened with the {old.get('engine', 'hpcfold')} "
+                        f"engine, this run uses {meta['engine']}; " + afresh)  # fmt: skip
     for key in ("box", "search"):
         if key in old and old[key] != meta[key]:
             raise UserError(

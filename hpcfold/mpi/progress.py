@@ -41,6 +41,7 @@ class Progress:
         self.last = self.t0
         self.plain, self.enabled = plain, enabled
         self._status, self._since, self._spin, self._lock = "", self.t0, 0, threading.Lock()
+        self.waiting = ""  # what the job waits for, when it waits long (set by the scheduler)
 
     @property
     def status(self) -> str:
@@ -50,6 +51,10 @@ class Progress:
     def status(self, text: str) -> None:
         if text != self._status:
             self._status, self._since = text, self.clock()
+
+    def set_waiting(self, text: str) -> None:
+        """Say in the progress line what the job is waiting for ("" when nothing long)."""
+        self.waiting = text
 
     def add(self, n_items: int, n_failed: int) -> None:
         """``n_items`` ligands more are accounted for, ``n_failed`` of them failed."""
@@ -69,10 +74,11 @@ class Progress:
         status = (
             f" | {self._status} {_fmt_time(self.clock() - self._since)}" if self._status else ""
         )
-        return (
+        text = (
             f"{self.done}/{self.total} ligands ({pct:5.1f}%) {rate:7.2f} lig/s "
             f"ETA {eta} failed {self.failed}{status}"
         )
+        return f"{text}; {self.waiting}" if self.waiting else text
 
     def tick(self, force: bool = False) -> None:
         with self._lock:

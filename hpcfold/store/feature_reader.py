@@ -1,15 +1,20 @@
 """Feature store reader: ``FeatureStore`` (read-only, safe from many processes) and ``Chunk``.
 
-The index file's small per-ligand columns (shard, row, status, bucket) are loaded once at open;
-text columns (ids, SMILES, sources) on first use. Shard files are opened read-only without
-HDF5 locks and kept open (a small LRU), and a chunk is read with one contiguous slice per
-dataset and shard (shards store each bucket's ligands contiguously, in key order).
+Memory does not grow with text: at open the index's 1-2 byte columns (status, reason, bucket:
+4 B per ligand) are loaded, the keys and shard/row columns (28 B per ligand) on first use by
+``read``/``keys``, and text (ids, SMILES, sources) is read for the requested ligands only.
+``ChunkReader`` is the worker's reader: it loads no per-ligand column at all and reads only the
+rows of the chunk it is given (O(chunk) memory and I/O, whatever the library size). Shard files
+are opened read-only without HDF5 locks and kept open (a small LRU), and a chunk is read with
+one contiguous slice per dataset and shard (shards store each bucket's ligands contiguously).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 
@@ -28,7 +33,177 @@ from hpcfold.types import (
 )
 
 INDEX_KIND = "hpcfold-features"
-MAX_OPEN_SHARDS = 64
+MAX_OPEN_SHARDS = 32  # open shard files per reader, ~12 MB each (chunk cache below)
+WORKER_OPEN_SHARDS = 8  # a worker's reader: its memory must not grow with the library
+SHARD_CACHE_BYTES = 1 << 20  # chunk cache per dataset of an open shard (faster than 8 MiB)
+GATHER_SPAN = 4096  # nearby indices closer than this are read as one slice
+
+
+def gather(ds, idx) -> np.ndarray:
+    """``ds[idx]`` for int64 ``idx`` (k,), in any order, with O(k + GATHER_SPAN) memory.
+
+    Runs of nearby indices are read as one slice each (a chunk's ligands are near each other
+    in the index, so this is one or a few reads)."""
+    idx = np.asarray(idx, np.int64).reshape(-1)
+    if idx.size == 0:
+        return ds[0:0]
+    order = np.argsort(idx, kind="stable")
+    srt = idx[order]
+    breaks = np.flatnonzero(np.diff(srt) > GATHER_SPAN) + 1
+    parts = []
+    for run in np.split(srt, breaks):
+        lo, hi = int(run[0]), int(run[-1]) + 1
+        parts.append(ds[lo:hi][run - lo])
+    out = np.empty((len(idx), *parts[0].shape[1:]), parts[0].dtype)
+    out[order] = np.concatenate(parts)
+    return out
+
+
+def gather_text(g, idx) -> list[str]:
+    """Strings ``idx`` (k,) of a ragged text group (``data``, ``offsets``), O(k) memory."""
+    idx = np.asarray(idx, np.int64).reshape(-1)
+    if idx.size == 0:
+        return []
+    lo, hi = gather(g["offsets"], idx), gather(g["offsets"], idx + 1)
+    order = np.argsort(lo, kind="stable")
+    slo, shi = lo[order], hi[order]
+    breaks = np.flatnonzero(slo[1:] - shi[:-1] > GATHER_SPAN) + 1
+    data, out = g["data"], [""] * len(idx)
+    for run in np.split(np.arange(len(idx)), breaks):
+        a, b = int(slo[run[0]]), int(shi[run].max())
+        raw = data[a:b].tobytes() if b > a else b""
+        for k in run.tolist():
+            text = raw[int(slo[k]) - a : int(shi[k]) - a]
+            out[int(order[k])] = text.decode("utf-8", "surrogateescape")
+    return out
+
+
+def index_fingerprint(f) -> str:
+    """Identity of a feature store's content, from its open index file (no shard is read).
+
+    ``finalize`` stores a sha256 over the ligand table (keys, status, sizes, ids) as the
+    ``fingerprint`` attribute; an index written without one is identified by its shards'
+    uuids (random per shard file) and its ligand count."""
+    fp = f.attrs.get("fingerprint")
+    if fp is not None:
+        return str(fp)
+    h = hashlib.sha256(str(int(f.attrs["n_ligands"])).encode())
+    for u in h5util.read_text_all(f["shards/uuid"]):
+        h.update(u.encode())
+    return "uuids:" + h.hexdigest()
+
+
+class _Shards:
+    """Open shard files (an LRU), each checked against the uuid the index recorded."""
+
+    def __init__(self, index_path: str, sdir: str, paths: list[str], uuids: list[str],
+                 max_open: int = MAX_OPEN_SHARDS):  # fmt: skip
+        self.index_path, self.sdir, self.paths, self.uuids = index_path, sdir, paths, uuids
+        self.max_open = max_open
+        self.open: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, s: int) -> segments.Shard:
+        f = self.open.get(s)
+        if f is not None:
+            self.open.move_to_end(s)
+            return f
+        path = os.path.join(self.sdir, self.paths[s])
+        try:
+            f = segments.Shard(h5util.open_ro(path, SHARD_CACHE_BYTES))
+        except FileNotFoundError as exc:
+            raise UserError(f"feature store shard {path} is missing") from exc
+        if str(f.attrs.get("uuid")) != self.uuids[s]:
+            f.close()
+            raise UserError(
+                f"shard {path} changed after {self.index_path} was written: rerun the same "
+                "hpcfold prep to finalize the store again"
+            )
+        self.open[s] = f
+        while len(self.open) > self.max_open:
+            _, old = self.open.popitem(last=False)
+            old.close()
+        return f
+
+    def read(self, shard: np.ndarray, row: np.ndarray) -> list[LigandRecord]:
+        """Records at (shard, row) pairs, in the order given (one slice per contiguous run)."""
+        out: list = [None] * len(shard)
+        for s in np.unique(shard).tolist():
+            pos = np.flatnonzero(shard == s)
+            rows = row[pos]
+            f = self.get(s)
+            got: dict[int, LigandRecord] = {}
+            for a, b in h5util.contiguous_runs(np.unique(rows)):
+                for r, rec in zip(range(a, b), segments.read_rows(f, a, b)):
+                    got[r] = rec
+            for p, r in zip(pos.tolist(), rows.tolist()):
+                out[p] = got[r]
+        return out
+
+    def close(self) -> None:
+        for f in self.open.values():
+            f.close()
+        self.open.clear()
+
+
+def _open_index(path: str):
+    """(open index file, its shards) after the kind and schema checks (UserError otherwise)."""
+    if not os.path.isfile(path):
+        hint = ""
+        if os.path.isdir(path + ".shards"):
+            hint = " (shards exist: the prep run did not finish; rerun the same prep)"
+        raise UserError(f"feature store {path} not found{hint}")
+    try:
+        f = h5util.open_ro(path)
+    except OSError as exc:
+        raise UserError(f"cannot open feature store {path}: {exc}") from exc
+    if f.attrs.get("kind") != INDEX_KIND:
+        f.close()
+        raise UserError(f"{path} is not an hpcfold feature store")
+    if int(f.attrs["schema_version"]) != SCHEMA_VERSION:
+        f.close()
+        raise UserError(
+            f"{path} has schema version {f.attrs['schema_version']}, this hpcfold reads "
+            f"{SCHEMA_VERSION}: rerun hpcfold prep"
+        )
+    sdir = os.path.join(os.path.dirname(os.path.abspath(path)), f.attrs["shards_dir"])
+    paths = h5util.read_text_all(f["shards/path"])
+    return f, _Shards(path, sdir, paths, h5util.read_text_all(f["shards/uuid"]))
+
+
+def _with_ids(recs: list, ids: list[str]) -> list[LigandRecord]:
+    """Records carrying the index's unique ids (a renamed duplicate differs from its shard)."""
+    return [r if r.lig_id == i else dataclasses.replace(r, lig_id=i) for r, i in zip(recs, ids)]
+
+
+class ChunkReader:
+    """A worker's reader: ``read(indices)`` reads only those ligands' index rows and shard
+    rows (O(chunk) memory and I/O; no per-ligand column is loaded at open)."""
+
+    def __init__(self, path: str):
+        self.path = os.fspath(path)
+        self._f, self._shards = _open_index(self.path)
+        # few open shards: a chunk's rows are contiguous in a store prepared by few ranks;
+        # with many ranks reopening costs ~1 ms per shard and chunk, far below docking time
+        self._shards.max_open = WORKER_OPEN_SHARDS
+        g = self._f["ligands"]
+        self._shard, self._row, self._status = g["shard"], g["row"], g["status"]
+        self._ids = g["text/lig_id"]
+        self.n_ligands = int(self._status.shape[0])
+
+    def read(self, indices) -> list[LigandRecord]:
+        """Prepared ligands at global ``indices`` (ok ligands only), in the order given."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_ligands):
+            raise IndexError(f"ligand index out of range [0, {self.n_ligands})")
+        bad = idx[gather(self._status, idx) != segments.STATUS_OK]
+        if bad.size:
+            raise ValueError(f"ligands {bad[:10].tolist()} failed in prep and have no features")
+        recs = self._shards.read(gather(self._shard, idx), gather(self._row, idx))
+        return _with_ids(recs, gather_text(self._ids, idx))
+
+    def close(self) -> None:
+        self._shards.close()
+        self._f.close()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,64 +220,52 @@ class FeatureStore:
 
     def __init__(self, path: str):
         self.path = os.fspath(path)
-        if not os.path.isfile(self.path):
-            hint = ""
-            if os.path.isdir(self.path + ".shards"):
-                hint = " (shards exist: the prep run did not finish; rerun the same prep)"
-            raise UserError(f"feature store {self.path} not found{hint}")
-        try:
-            self._f = h5util.open_ro(self.path)
-        except OSError as exc:
-            raise UserError(f"cannot open feature store {self.path}: {exc}") from exc
+        self._f, self._shards = _open_index(self.path)
         f = self._f
-        if f.attrs.get("kind") != INDEX_KIND:
-            self._f.close()
-            raise UserError(f"{self.path} is not an hpcfold feature store")
-        if int(f.attrs["schema_version"]) != SCHEMA_VERSION:
-            self._f.close()
-            raise UserError(
-                f"{self.path} has schema version {f.attrs['schema_version']}, this hpcfold reads "
-                f"{SCHEMA_VERSION}: rerun hpcfold prep"
-            )
         self.attrs = dict(f.attrs)
         self.inputs: list[str] = json.loads(f.attrs["inputs"])
-        self._sdir = os.path.join(
-            os.path.dirname(os.path.abspath(self.path)), f.attrs["shards_dir"]
-        )
-        self._shard_paths = h5util.read_text_all(f["shards/path"])
-        self._shard_uuids = h5util.read_text_all(f["shards/uuid"])
+        self._shard_paths = self._shards.paths
         g = f["ligands"]
-        self.keys = g["key"][()]
-        self._shard = g["shard"][()]
-        self._row = g["row"][()]
         self.status = g["status"][()]
         self.reason = g["reason"][()]
         # Buckets from the stored sizes with this version's table, not the stored
-        # ``ligands/bucket``: a store written with other buckets reads the same.
+        # ``ligands/bucket``: a store written with other buckets reads the same. The sizes
+        # are read in blocks (12 B per ligand never held at once).
         ok = self.status == segments.STATUS_OK
-        sizes = (g["n_atoms"][()], g["n_torsions"][()], g["n_pairs"][()])
-        self.bucket = np.where(ok, bucket_indices(*sizes), segments.FAILED_BUCKET).astype(np.int8)
+        self.bucket = np.full(len(ok), segments.FAILED_BUCKET, np.int8)
+        step = 1 << 22
+        for a in range(0, len(ok), step):
+            b = slice(a, a + step)
+            sizes = (g["n_atoms"][b], g["n_torsions"][b], g["n_pairs"][b])
+            self.bucket[b] = np.where(ok[b], bucket_indices(*sizes), segments.FAILED_BUCKET)
         if np.any(ok & (self.bucket < 0)):
             self._f.close()
             raise UserError(
                 f"{self.path}: ligands larger than every size bucket; rerun hpcfold prep"
             )
-        self._text: dict[str, list[str]] = {}
-        self._open: collections.OrderedDict = collections.OrderedDict()
+        self.fingerprint = index_fingerprint(f)
+
+    @functools.cached_property
+    def keys(self) -> np.ndarray:
+        """(N, 2) int64 (input file index, record index), ascending (read on first use)."""
+        return self._f["ligands/key"][()]
+
+    @functools.cached_property
+    def _shard(self) -> np.ndarray:
+        return self._f["ligands/shard"][()]
+
+    @functools.cached_property
+    def _row(self) -> np.ndarray:
+        return self._f["ligands/row"][()]
 
     # ------------------------------------------------------------------------ basics
     @property
     def n_ligands(self) -> int:
-        return int(len(self.keys))
+        return int(len(self.status))
 
     def counts(self) -> dict[str, int]:
         ok = int(np.count_nonzero(self.status == segments.STATUS_OK))
         return {"total": self.n_ligands, "ok": ok, "failed": self.n_ligands - ok}
-
-    def _column(self, name: str) -> list[str]:
-        if name not in self._text:
-            self._text[name] = h5util.read_text_all(self._f["ligands/text"][name])
-        return self._text[name]
 
     def _check(self, indices) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -110,21 +273,20 @@ class FeatureStore:
             raise IndexError(f"ligand index out of range [0, {self.n_ligands})")
         return idx
 
+    def _text_at(self, name: str, indices) -> list[str]:
+        return gather_text(self._f["ligands/text"][name], self._check(indices))
+
     def ids(self, indices) -> list[str]:
-        col = self._column("lig_id")
-        return [col[i] for i in self._check(indices).tolist()]
+        return self._text_at("lig_id", indices)
 
     def original_ids(self, indices) -> list[str]:
-        col = self._column("orig_id")
-        return [col[i] for i in self._check(indices).tolist()]
+        return self._text_at("orig_id", indices)
 
     def smiles(self, indices) -> list[str]:
-        col = self._column("smiles")
-        return [col[i] for i in self._check(indices).tolist()]
+        return self._text_at("smiles", indices)
 
     def sources(self, indices) -> list[str]:
-        col = self._column("source")
-        return [col[i] for i in self._check(indices).tolist()]
+        return self._text_at("source", indices)
 
     # ------------------------------------------------------------------------ work units
     def chunks(self, chunk_size: int) -> list[Chunk]:
@@ -139,36 +301,49 @@ class FeatureStore:
                 out.append(Chunk(len(out), b, idx[s : s + chunk_size]))
         return out
 
-    def failures(self) -> list[tuple[int, Failure]]:
-        """(global index, Failure) of every ligand that prep could not prepare."""
-        bad = np.flatnonzero(self.status != segments.STATUS_OK).tolist()
-        ids, src = self._column("lig_id"), self._column("source")
-        smi, msg = self._column("smiles"), self._column("message")
+    def iter_chunks(self, chunk_size: int, block: int = 1 << 22):
+        """The chunks of ``chunks(chunk_size)`` (same ids, same ligands), generated one at a
+        time: memory O(block + chunk), not a list of every chunk's indices."""
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        ok = self.status == segments.STATUS_OK
+        cid, n = 0, self.n_ligands
+        for b in reversed(BUCKETS):
+            carry = np.zeros(0, np.int64)
+            for a in range(0, n, block):
+                mine = ok[a : a + block] & (self.bucket[a : a + block] == b.index)
+                sel = np.flatnonzero(mine).astype(np.int64) + a
+                if carry.size:
+                    sel = np.concatenate([carry, sel])
+                full = len(sel) // chunk_size * chunk_size
+                for s in range(0, full, chunk_size):
+                    yield Chunk(cid, b, sel[s : s + chunk_size].copy())
+                    cid += 1
+                carry = sel[full:].copy()
+            if carry.size:
+                yield Chunk(cid, b, carry)
+                cid += 1
+
+    def failures(self, indices=None) -> list[tuple[int, Failure]]:
+        """(global index, Failure) of the ligands prep could not prepare (those among
+        ``indices``, all by default; ``iter_failures`` yields them in bounded blocks)."""
+        bad = np.flatnonzero(self.status != segments.STATUS_OK)
+        if indices is not None:
+            bad = np.intersect1d(bad, self._check(indices))
+        if not bad.size:
+            return []
+        ids, src = self.ids(bad), self.sources(bad)
+        smi, msg = self.smiles(bad), self._text_at("message", bad)
         return [
-            (i, Failure(ids[i], src[i], smi[i], Reason(int(self.reason[i])), msg[i])) for i in bad
+            (i, Failure(ids[k], src[k], smi[k], Reason(int(self.reason[i])), msg[k]))
+            for k, i in enumerate(bad.tolist())
         ]
 
-    def _shard_file(self, s: int):
-        f = self._open.get(s)
-        if f is not None:
-            self._open.move_to_end(s)
-            return f
-        path = os.path.join(self._sdir, self._shard_paths[s])
-        try:
-            f = segments.Shard(h5util.open_ro(path))
-        except FileNotFoundError as exc:
-            raise UserError(f"feature store shard {path} is missing") from exc
-        if str(f.attrs.get("uuid")) != self._shard_uuids[s]:
-            f.close()
-            raise UserError(
-                f"shard {path} changed after {self.path} was written: rerun the same "
-                "hpcfold prep to finalize the store again"
-            )
-        self._open[s] = f
-        while len(self._open) > MAX_OPEN_SHARDS:
-            _, old = self._open.popitem(last=False)
-            old.close()
-        return f
+    def iter_failures(self, block: int = 65536):
+        """``failures()`` as lists of at most ``block`` (bounded memory)."""
+        bad = np.flatnonzero(self.status != segments.STATUS_OK)
+        for a in range(0, len(bad), block):
+            yield self.failures(bad[a : a + block])
 
     def read(self, indices) -> list[LigandRecord]:
         """Prepared ligands at global ``indices`` (ok ligands only), in the order given."""
@@ -176,23 +351,7 @@ class FeatureStore:
         bad = idx[self.status[idx] != segments.STATUS_OK]
         if bad.size:
             raise ValueError(f"ligands {bad[:10].tolist()} failed in prep and have no features")
-        out: list[LigandRecord | None] = [None] * len(idx)
-        shard, row = self._shard[idx], self._row[idx]
-        for s in np.unique(shard).tolist():
-            pos = np.flatnonzero(shard == s)
-            rows = row[pos]
-            f = self._shard_file(s)
-            got: dict[int, LigandRecord] = {}
-            for a, b in h5util.contiguous_runs(np.unique(rows)):
-                for r, rec in zip(range(a, b), segments.read_rows(f, a, b)):
-                    got[r] = rec
-            for p, r in zip(pos.tolist(), rows.tolist()):
-                out[p] = got[r]
-        ids = self._column("lig_id")
-        return [
-            rec if rec.lig_id == ids[i] else dataclasses.replace(rec, lig_id=ids[i])
-            for rec, i in zip(out, idx.tolist())
-        ]
+        return _with_ids(self._shards.read(self._shard[idx], self._row[idx]), self.ids(idx))
 
     # ------------------------------------------------------------------------ summary
     def describe(self) -> dict:
@@ -213,7 +372,7 @@ class FeatureStore:
         size = os.path.getsize(self.path)
         for p in self._shard_paths:
             try:
-                size += os.path.getsize(os.path.join(self._sdir, p))
+                size += os.path.getsize(os.path.join(self._shards.sdir, p))
             except OSError:
                 pass
         return {
@@ -227,9 +386,7 @@ class FeatureStore:
         }  # fmt: skip
 
     def close(self) -> None:
-        for f in self._open.values():
-            f.close()
-        self._open.clear()
+        self._shards.close()
         self._f.close()
 
     def __enter__(self) -> FeatureStore:

@@ -25,6 +25,7 @@ re-exported here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -323,6 +324,8 @@ def finalize(path: str, inputs: list[str]) -> dict:
         [np.count_nonzero(ok & (table["bucket"] == b.index)) for b in BUCKETS], np.int64
     )
     n_renamed = sum(a != b for a, b in zip(table["lig_id"], table["orig_id"]))
+    fingerprint = _fingerprint(table)
+    from hpcfold.store.resume import input_fingerprints  # resume imports this module
 
     def write(f) -> None:
         f.attrs.update(
@@ -330,7 +333,8 @@ def finalize(path: str, inputs: list[str]) -> dict:
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             inputs=json.dumps(inputs), shards_dir=os.path.basename(sdir),
             n_ligands=len(table["key"]), n_ok=int(ok.sum()), n_failed=int((~ok).sum()),
-            n_renamed=n_renamed,
+            n_renamed=n_renamed, fingerprint=fingerprint,
+            input_fingerprints=json.dumps(input_fingerprints(inputs)),
         )  # fmt: skip
         s = f.create_group("shards")
         h5util.put_text(s, "path", shard_paths)
@@ -357,6 +361,18 @@ def finalize(path: str, inputs: list[str]) -> dict:
         "renamed": int(n_renamed), "shards": len(shard_paths),
         "buckets": {b.name: int(c) for b, c in zip(BUCKETS, bucket_counts) if c},
     }  # fmt: skip
+
+
+def _fingerprint(table: dict) -> str:
+    """sha256 over the ligand table (keys, status, reason, sizes, ids, SMILES): the same
+    content gives the same value, whatever the ranks, shards or crashes of the prep."""
+    h = hashlib.sha256(b"hpcfold-features-v1")
+    for name in ("key", "status", "reason", "n_atoms", "n_torsions", "n_pairs"):
+        h.update(np.ascontiguousarray(table[name]).astype("<i8").tobytes())
+    for name in ("lig_id", "smiles"):
+        for text in table[name]:
+            h.update(text.encode("utf-8", "surrogateescape") + b"\x00")
+    return h.hexdigest()
 
 
 def _shard_attrs(sdir: str, name: str) -> dict | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
+import logging
 import os
 import socket
 import time
@@ -29,55 +29,41 @@ import warnings
 import numpy as np
 
 from hpcfold.errors import UserError
-from hpcfold.store import h5util, results_io
-from hpcfold.store.results_io import PART_RE, list_parts, parts_dir
+from hpcfold.store import compaction, h5util, results_io
+from hpcfold.store.lock import StoreLock
+from hpcfold.store.results_io import CorruptFile, list_parts, parts_dir
+from hpcfold.store.results_rows import chunk_columns
 from hpcfold.store.results_view import ResultsView, open_results, validate_results  # noqa: F401
 from hpcfold.types import SCHEMA_VERSION, DockResult, Failure, Reason
 
-__all__ = ["ResultsWriter", "ResultsView", "open_results", "validate_results", "parts_dir"]
+__all__ = [
+    "ResultsWriter",
+    "ResultsView",
+    "open_results",
+    "validate_results",
+    "parts_dir",
+    "stored_meta",
+]
 
-INFO_KEYS = (
-    "chunk_id",
-    "rank",
-    "device",
-    "host",
-    "t_start",
-    "t_done",
-    "busy_s",
-    "wall_s",
-    "smiles",
-    "seconds",
-)
 META_MUST_MATCH = ("n_ligands", "receptor_sha256")
+LOG = logging.getLogger("hpcfold")
 
 
-def _checked(item, index: int) -> DockResult | Failure:
-    """A DockResult with consistent shapes and finite values, else the matching Failure."""
-    if isinstance(item, Failure):
-        return item
-    if not isinstance(item, DockResult):
-        raise TypeError(f"expected DockResult or Failure, got {type(item).__name__}")
-    arrays = [np.asarray(a) for a in (item.coords, item.affinity, item.inter, item.intra,
-                                      item.terms)]  # fmt: skip
-    coords, aff, inter, intra, terms = (a.shape for a in arrays)
-    m = aff[0] if len(aff) == 1 else -1
-    shapes_ok = (
-        m >= 1
-        and len(coords) == 3
-        and coords[0] == m
-        and coords[2] == 3
-        and inter == (m,)
-        and intra == (m,)
-        and terms == (m, 5)
-    )
-    if not shapes_ok:
-        msg = f"inconsistent DockResult shapes for ligand index {index}"
-        return Failure(item.lig_id, "", "", Reason.INTERNAL_ERROR, msg)
-    # a float64 sum is NaN or inf exactly when some float32 value is (no overflow possible)
-    if not all(math.isfinite(a.sum(dtype=np.float64)) for a in arrays):
-        msg = "docking produced non-finite energies or coordinates"
-        return Failure(item.lig_id, "", "", Reason.NONFINITE_ENERGY, msg)
-    return item
+_disk_error = compaction.disk_error
+
+
+def stored_meta(path: str) -> dict | None:
+    """The run metadata of an existing results store (None when there is none): read from
+    the main file's attributes alone, whatever the store's size."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with h5util.open_ro(path) as f:
+            if f.attrs.get("kind") != results_io.MAIN_KIND:
+                raise UserError(f"{path} exists and is not an hpcfold results store")
+            return json.loads(f.attrs["meta_json"])
+    except OSError as exc:
+        raise UserError(f"cannot open results store {path}: {exc}") from None
 
 
 class ResultsWriter:
@@ -93,6 +79,11 @@ class ResultsWriter:
         max_poses: int | None = None,
         commit_seconds: float = 0.0,
         fsync: bool = True,
+        lock: bool = True,
+        retry_dock_errors: bool = True,
+        background: bool = False,
+        close_compact_rows: int = 1 << 21,
+        hit_threshold: float | None = None,
     ):
         self.path = os.fspath(path)
         self.pdir = parts_dir(self.path)
@@ -100,8 +91,31 @@ class ResultsWriter:
         self.min_compact_rows, self.max_parts = int(min_compact_rows), int(max_parts)
         self.max_poses, self.fsync = max_poses, fsync
         self.commit_seconds = float(commit_seconds)
+        self.retry_dock_errors = retry_dock_errors
+        self.close_compact_rows = int(close_compact_rows)
+        self.hit_threshold = hit_threshold
+        self._rows_of: dict[str, int] = {}  # live part -> its ligand rows
         self._pending: list[dict] = []
         self._last_commit = time.monotonic()
+        self._features = None
+        self.closed = False
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(parent):
+            raise UserError(f"cannot create results store {self.path}: no folder {parent}")
+        # one writer per store, before anything is touched (the tmp files below may be a
+        # live writer's)
+        self._lock = StoreLock(self.path, "hpcfold screen") if lock else None
+        if self._lock is not None:
+            self._lock.acquire()
+        self._bg = compaction.Compactor(self.path, fsync, self._lock) if background else None
+        try:
+            self._open(meta)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def _open(self, meta: dict) -> None:
         try:
             os.makedirs(self.pdir, exist_ok=True)
         except OSError as exc:
@@ -113,9 +127,7 @@ class ResultsWriter:
             self._write_empty_main(meta_json)
         self._load_state()
         self.session = self._max_session + 1
-        self._features = None
         self.n_compactions = 0
-        self.closed = False
         self._write_part({}, session_meta=meta_json)  # session record
 
     # ---------------------------------------------------------------------------- state
@@ -126,19 +138,24 @@ class ResultsWriter:
                 sessions_json="[]", compacted_through=-1,
                 created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )  # fmt: skip
+            crcs: dict = {}
             for group in results_io.GROUPS:
-                results_io.write_group(f, group, results_io.empty_group(group))
+                results_io.write_group(f, group, results_io.empty_group(group), crcs)
+            f.attrs[results_io.CRC_ATTR] = json.dumps(crcs, sort_keys=True)
 
         try:
             h5util.atomic_h5(self.path, write, self.fsync)
         except OSError as exc:
-            raise UserError(f"cannot write results store {self.path}: {exc}") from exc
+            raise _disk_error(self.path, exc, "creating") from None
 
     def _load_state(self) -> None:
         try:
             main = h5util.open_ro(self.path)
         except OSError as exc:
-            raise UserError(f"cannot open results store {self.path}: {exc}") from exc
+            raise UserError(
+                f"cannot open results store {self.path} ({exc}): it is damaged; move it away "
+                "and screen again (its parts folder alone cannot be resumed)"
+            ) from None
         with main:
             if main.attrs.get("kind") != results_io.MAIN_KIND:
                 raise UserError(f"{self.path} exists and is not an hpcfold results store")
@@ -153,9 +170,8 @@ class ResultsWriter:
                     )
             self.compacted_through = int(main.attrs["compacted_through"])
             sessions = json.loads(main.attrs["sessions_json"])
-            rows = main["ligands/rows"].fields(["index", "status"])[()]
-            done = [rows["index"]]
-            self._n_failed = int(np.count_nonzero(rows["status"]))
+            rows = main["ligands/rows"].fields(["index", "status", "reason"])[()]
+            done = [rows]
             self._main_rows = len(rows)
         self._max_session = max((int(s["session"]) for s in sessions), default=0)
         self._live: list[str] = []
@@ -166,22 +182,76 @@ class ResultsWriter:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
                 continue
-            with h5util.open_ro(p) as f:
-                rows = f["ligands/rows"].fields(["index", "status"])[()]
-                done.append(rows["index"])
-                self._n_failed += int(np.count_nonzero(rows["status"]))
-                self._max_session = max(self._max_session, int(f.attrs["session"]))
-            self._live.append(p)
-            self._parts_rows += len(done[-1])
             self._next_seq = seq + 1
-        idx = np.concatenate(done)
+            rows = self._read_part(p)
+            if rows is None:
+                continue
+            done.append(rows)
+            self._live.append(p)
+            self._rows_of[p] = len(rows)
+            self._parts_rows += len(rows)
+        self._index_rows(np.concatenate(done))
+
+    def _index_rows(self, rows: np.ndarray) -> None:
+        """The done bitmap (1 byte per ligand) and failure count from every stored row.
+
+        A ligand whose only row is a DOCK_ERROR failure (its chunk raised twice) is docked
+        once more on resume (``retry_dock_errors``): it counts as not done, and its new row
+        supersedes the old one (readers prefer any row to a DOCK_ERROR failure). A ligand
+        with two such rows was retried already and stays failed."""
+        idx = rows["index"]
         n = max(int(self.meta.get("n_ligands", 0) or 0), int(idx.max()) + 1 if idx.size else 0)
         self._done = np.zeros(n, dtype=bool)
         self._done[idx] = True
+        ok = np.zeros(n, dtype=bool)
+        ok[idx[rows["status"] == 0]] = True
+        dock_err = (rows["status"] != 0) & (rows["reason"] == int(Reason.DOCK_ERROR))
+        self.retried = np.zeros(0, np.int64)
+        if self.retry_dock_errors and dock_err.any():
+            cand, count = np.unique(idx[dock_err], return_counts=True)
+            other = np.unique(idx[(rows["status"] != 0) & ~dock_err])
+            cand = cand[(count == 1) & ~ok[cand] & ~np.isin(cand, other)]
+            self._done[cand] = False
+            self.retried = cand
+        self._n_failed = int(np.count_nonzero(self._done & ~ok))
+
+    def _read_part(self, p: str) -> np.ndarray | None:
+        """(index, status, reason) rows of a live part after checking it; a truncated, unreadable or
+        corrupt part is set aside (renamed ``*.corrupt``) with a warning and None returned:
+        its ligands count as not done, so the screen docks them again."""
+        try:
+            with h5util.open_ro(p) as f:
+                why = results_io.verify(f)
+                if why is None:
+                    rows = f["ligands/rows"].fields(["index", "status", "reason"])[()]
+                    self._max_session = max(self._max_session, int(f.attrs["session"]))
+                    return rows
+        except (OSError, KeyError, ValueError) as exc:
+            why = f"unreadable ({exc})"
+        self._set_aside(p, why)
+        return None
+
+    def _set_aside(self, p: str, why: str) -> None:
+        dst = results_io.set_aside(p)
+        LOG.warning("results part %s is corrupt (%s): set aside as %s; its ligands are docked "
+                    "again", p, why, os.path.basename(dst))  # fmt: skip
+        warnings.warn(f"corrupt results part {p} set aside: {why}", stacklevel=3)
 
     def n_failed(self) -> int:
         """Failed ligands committed so far (all sessions)."""
         return self._n_failed
+
+    def n_done(self) -> int:
+        """Ligands committed so far (all sessions), ok or failed."""
+        return int(np.count_nonzero(self._done))
+
+    def is_done(self, indices) -> np.ndarray:
+        """(k,) bool: which of ``indices`` already have a committed result (O(k))."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        out = np.zeros(len(idx), bool)
+        inside = idx < len(self._done)
+        out[inside] = self._done[idx[inside]]
+        return out
 
     def record_stats(self, stats: dict) -> None:
         """Commit a JSON-serialisable summary (e.g. final per-rank stats) of this session."""
@@ -234,7 +304,8 @@ class ResultsWriter:
                 stacklevel=2,
             )
         sel = np.flatnonzero(fresh)
-        cols = self._columns(idx[sel], [items[i] for i in sel], [smiles[i] for i in sel], info)
+        cols = chunk_columns(idx[sel], [items[i] for i in sel], [smiles[i] for i in sel], info,
+                             self.session, self.max_poses, self.hit_threshold)  # fmt: skip
         self._pending.append(cols)
         self._done[idx[sel]] = True
         self._n_failed += int(np.count_nonzero(cols["ligands"]["rows"]["status"]))
@@ -254,64 +325,14 @@ class ResultsWriter:
             return
         self._write_part(results_io.merge_columns(self._pending))
         self._pending = []
-        if self._parts_rows >= max(self._main_rows, self.min_compact_rows) or (
-            len(self._live) >= self.max_parts
-        ):
-            self.compact()
-
-    def _columns(self, idx, items, smiles, info) -> dict:
-        items = [_checked(it, int(i)) for i, it in zip(idx, items)]
-        n, now = len(items), time.time()
-        rank, device = int(info.get("rank", 0)), str(info.get("device", ""))
-        chunk_id, t_done = int(info.get("chunk_id", -1)), float(info.get("t_done", now))
-        rows = np.zeros(n, results_io.LIGAND_DTYPE)
-        rows["index"], rows["rank"], rows["chunk_id"] = idx, rank, chunk_id
-        rows["t_done"], rows["session"] = t_done, self.session
-        rows["affinity"] = rows["inter"] = rows["intra"] = np.nan
-        text: dict[str, list] = {c: [] for c in results_io.LIGAND_TEXT}
-        values, coords = [], []
-        for k, it in enumerate(items):
-            text["lig_id"].append(it.lig_id)
-            text["smiles"].append(smiles[k] or (it.smiles if isinstance(it, Failure) else ""))
-            text["device"].append(device)
-            if isinstance(it, Failure):
-                rows["status"][k], rows["reason"][k] = 1, int(it.reason) or int(Reason.DOCK_ERROR)
-                text["message"].append(it.message)
-                continue
-            m = (
-                len(it.affinity)
-                if self.max_poses is None
-                else min(len(it.affinity), self.max_poses)
-            )
-            rows["affinity"][k], rows["inter"][k] = it.affinity[0], it.inter[0]
-            rows["intra"][k], rows["terms"][k] = it.intra[0], it.terms[0]
-            rows["n_poses"][k], rows["n_atoms"][k] = m, it.coords.shape[1]
-            rows["seconds"][k] = it.seconds
-            text["message"].append("")
-            values.append(np.stack([it.affinity[:m], it.inter[:m], it.intra[:m]], axis=1))
-            coords.append(np.asarray(it.coords[:m], np.float32).reshape(-1, 3))
-        extra = {k: v for k, v in info.items() if k not in INFO_KEYS}
-        chunk = np.zeros(1, results_io.CHUNK_DTYPE)
-        chunk["chunk_id"], chunk["rank"], chunk["session"], chunk["n"] = (
-            chunk_id, rank, self.session, n,
-        )  # fmt: skip
-        chunk["n_failed"] = int(np.count_nonzero(rows["status"]))
-        chunk["busy_s"] = float(info.get("busy_s", info.get("seconds", 0.0)))
-        chunk["wall_s"] = float(info.get("wall_s", 0.0))
-        chunk["t_start"], chunk["t_done"] = float(info.get("t_start", 0.0)), t_done
-        chunk_text = {
-            "device": [device], "host": [str(info.get("host", ""))],
-            "extra": [json.dumps(extra, sort_keys=True, default=str)],
-        }  # fmt: skip
-        empty = np.zeros((0, 3), np.float32)
-        return {
-            "ligands": {
-                "rows": rows, "text": text,
-                "pose_values": np.concatenate(values) if values else empty,
-                "pose_coords": np.concatenate(coords) if coords else empty,
-            },
-            "chunks": {"rows": chunk, "text": chunk_text},
-        }  # fmt: skip
+        self._poll_background()
+        if self._bg is not None and self._bg.busy:
+            return  # one compaction at a time; the next flush checks again
+        if self._want_compaction():
+            if self._bg is not None:  # rank 0 keeps handing out chunks meanwhile
+                self._bg.start(self._live)
+            else:
+                self.compact()
 
     def _write_part(self, cols: dict, session_meta: str | None = None, stats_json=None) -> None:
         seq = self._next_seq
@@ -325,65 +346,110 @@ class ResultsWriter:
                                host=socket.gethostname(), pid=os.getpid())  # fmt: skip
             if stats_json is not None:
                 f.attrs["stats_json"] = stats_json
+            crcs: dict = {}
             for group in results_io.GROUPS:
-                results_io.write_group(f, group, cols.get(group) or results_io.empty_group(group))
+                data = cols.get(group) or results_io.empty_group(group)
+                results_io.write_group(f, group, data, crcs)
+            f.attrs[results_io.CRC_ATTR] = json.dumps(crcs, sort_keys=True)
 
-        h5util.atomic_h5(path, write, self.fsync)
+        if self._lock is not None:
+            self._lock.check()
+        try:
+            h5util.atomic_h5(path, write, self.fsync)
+        except OSError as exc:
+            raise _disk_error(self.path, exc, "committing to") from None
         self._next_seq += 1
         self._live.append(path)
-        self._parts_rows += len(cols["ligands"]["rows"]) if cols else 0
+        self._rows_of[path] = len(cols["ligands"]["rows"]) if cols else 0
+        self._parts_rows += self._rows_of[path]
 
     # ---------------------------------------------------------------------------- compaction
-    def compact(self) -> None:
-        """Fold all live parts into the main file (tmp + os.replace), then delete them."""
-        if not self._live:
-            return
-        live = list(self._live)
-        last_seq = int(PART_RE.match(os.path.basename(live[-1])).group(1))
-        main = h5util.open_ro(self.path)
-        parts = [h5util.open_ro(p) for p in live]
-        try:
-            sessions = json.loads(main.attrs["sessions_json"])
-            stats = results_io.json_attr(main, "stats_json", [])
-            stats += [json.loads(p.attrs["stats_json"]) for p in parts if "stats_json" in p.attrs]
-            for p in parts:
-                if "meta_json" in p.attrs:
-                    sessions.append({
-                        "session": int(p.attrs["session"]), "t_start": float(p.attrs["t_start"]),
-                        "host": str(p.attrs["host"]), "pid": int(p.attrs["pid"]),
-                        "meta": json.loads(p.attrs["meta_json"]),
-                    })  # fmt: skip
+    def _want_compaction(self) -> bool:
+        """Parts hold as many rows as main (main doubles: O(total) rewritten in all), or
+        there are ``max_parts`` parts holding at least 1/16 of main (at most ~17x)."""
+        rows = self._parts_rows
+        return rows >= max(self._main_rows, self.min_compact_rows) or (
+            len(self._live) >= self.max_parts and 16 * rows >= self._main_rows
+        )
 
-            def write(f) -> None:
-                f.attrs.update(dict(main.attrs))
-                f.attrs.update(sessions_json=json.dumps(sessions), compacted_through=last_seq,
-                               stats_json=json.dumps(stats),
-                               updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
-                results_io.concat_files(f, [main, *parts])
-
-            h5util.atomic_h5(self.path, write, self.fsync)
-        finally:
-            for f in (main, *parts):
-                f.close()
+    def _fold_in(self, live: list[str], last_seq: int) -> None:
+        """Bookkeeping after ``live`` went into the main file: delete those parts."""
         self.compacted_through = last_seq
         for p in live:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
         if self.fsync:
             h5util.fsync_dir(self.pdir)
-        self._main_rows += self._parts_rows
-        self._live, self._parts_rows = [], 0
+        done = set(live)
+        rows = sum(self._rows_of.pop(p, 0) for p in live)
+        self._main_rows += rows
+        self._parts_rows -= rows
+        self._live = [p for p in self._live if p not in done]
         self.n_compactions += 1
 
+    def _outcome(self, live: list[str], outcome) -> None:
+        kind, value = outcome
+        if kind == "ok":
+            self._fold_in(live, value)
+            return
+        if isinstance(value, CorruptFile):
+            self._set_aside(value.path, value.why)
+            self._live = [p for p in self._live if p != value.path]
+            self._parts_rows -= self._rows_of.pop(value.path, 0)
+            raise UserError(
+                f"results part {value.path} was corrupt and is set aside; rerun the same "
+                "command to dock its ligands again"
+            ) from None
+        raise value
+
+    def _poll_background(self, wait: bool = False) -> None:
+        if self._bg is None:
+            return
+        live = self._bg.snapshot
+        outcome = self._bg.poll(wait=wait)
+        if outcome is not None:
+            self._outcome(live, outcome)
+
+    def compact(self) -> None:
+        """Fold all live parts into the main file now (tmp + os.replace), then delete them
+        (a background compaction, if one runs, is finished first)."""
+        self._poll_background(wait=True)
+        if not self._live:
+            return
+        live = list(self._live)
+        try:
+            self._outcome(live, ("ok", compaction.compact_files(self.path, live, self.fsync,
+                                                                 self._lock)))  # fmt: skip
+        except CorruptFile as exc:
+            self._outcome(live, ("error", exc))
+
     def close(self) -> None:
-        """Compact everything into ``results.h5`` (the parts directory is left empty)."""
+        """Finish: commit what is pending, then compact everything into ``results.h5``, unless
+        the store is larger than ``close_compact_rows`` and the parts do not call for it (a
+        huge main file is not rewritten for a few parts; readers read them too)."""
         if self.closed:
             return
-        self.flush()
-        self.compact()
-        self.closed = True
-        if self._features is not None:
-            self._features.close()
+        try:
+            self.flush()
+            self._poll_background(wait=True)
+            if self._main_rows + self._parts_rows <= self.close_compact_rows or (
+                self._want_compaction()
+            ):
+                self.compact()
+        finally:
+            self.closed = True
+            if self._bg is not None:
+                self._bg.poll(wait=True)
+            if self._features is not None:
+                self._features.close()
+            if self._lock is not None:
+                self._lock.release()
+
+    def __del__(self) -> None:  # dropped without close (as a crash would): free the lock
+        lock = getattr(self, "_lock", None)
+        if lock is not None and not getattr(self, "closed", True):
+            with contextlib.suppress(Exception):  # at interpreter exit, modules may be gone
+                lock.release()
 
     def __enter__(self) -> ResultsWriter:
         return self

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zlib
 
 import h5py
 import numpy as np
@@ -44,6 +45,8 @@ GROUPS = {
 }
 BLOCK = 1 << 18  # rows per copy block during compaction (bounded memory)
 PART_RE = re.compile(r"^part-(\d{9})\.h5$")
+CRC_ATTR = "crc32_json"  # {"group/dataset": CRC-32 of its raw bytes}, on every file
+CORRUPT_SUFFIX = ".corrupt"
 
 
 def parts_dir(path: str) -> str:
@@ -84,19 +87,67 @@ def merge_columns(batches: list[dict]) -> dict:
     return out
 
 
-def write_group(f: h5py.File, group: str, data: dict) -> None:
-    """``data``: rows (structured array), text ({column: list[str]}), and the extra arrays."""
+def write_group(f: h5py.File, group: str, data: dict, crcs: dict | None = None) -> None:
+    """``data``: rows (structured array), text ({column: list[str]}), and the extra arrays.
+
+    ``crcs``, when given, receives ``{"group/name": CRC-32}`` of every dataset written."""
     dtype, text_cols, extra = GROUPS[group]
     g = f.create_group(group)
-    g.create_dataset("rows", data=np.asarray(data["rows"], dtype=dtype))
     enc = [[s.encode("utf-8", "surrogateescape") for s in data["text"][c]] for c in text_cols]
     n = len(data["rows"])
     lens = np.array([[len(col[i]) for col in enc] for i in range(n)], np.int32)
-    g.create_dataset("text_len", data=lens.reshape(n, len(text_cols)))
     blob = b"".join(b for row in zip(*enc) for b in row) if n else b""
-    g.create_dataset("text", data=np.frombuffer(blob, np.uint8))
-    for e in extra:
-        g.create_dataset(e, data=np.asarray(data[e], np.float32).reshape(-1, 3))
+    arrays = {
+        "rows": np.asarray(data["rows"], dtype=dtype),
+        "text_len": lens.reshape(n, len(text_cols)),
+        "text": np.frombuffer(blob, np.uint8),
+        **{e: np.asarray(data[e], np.float32).reshape(-1, 3) for e in extra},
+    }
+    for name, arr in arrays.items():
+        arr = np.ascontiguousarray(arr)
+        g.create_dataset(name, data=arr)
+        if crcs is not None:
+            crcs[f"{group}/{name}"] = zlib.crc32(arr.view(np.uint8).reshape(-1))
+
+
+def dataset_names() -> list[str]:
+    """Every dataset of a results file, "group/name", in a fixed order."""
+    return [f"{g}/{n}" for g, (_, _, extra) in GROUPS.items()
+            for n in ("rows", "text_len", "text", *extra)]  # fmt: skip
+
+
+def verify(f: h5py.File, block: int = BLOCK) -> str | None:
+    """Why the file's datasets do not match their stored CRC-32s (None when they do).
+
+    Reads every dataset once, block by block (bounded memory). A file written without
+    checksums cannot be verified and passes; a missing dataset or a read error fails."""
+    raw = f.attrs.get(CRC_ATTR)
+    if raw is None:
+        return None
+    want = json.loads(raw)
+    try:
+        for name in dataset_names():
+            d = f[name]
+            crc, n = 0, int(d.shape[0])
+            for a in range(0, n, block):
+                crc = zlib.crc32(np.ascontiguousarray(d[a : a + block]).view(np.uint8).reshape(-1),
+                                 crc)  # fmt: skip
+            if crc != int(want.get(name, -1)):
+                return f"checksum of {name} does not match"
+    except (KeyError, OSError, ValueError) as exc:
+        return f"unreadable: {exc}"
+    return None
+
+
+def set_aside(path: str) -> str:
+    """Rename a corrupt file to ``<path>.corrupt`` (``.corrupt.1``, ... when taken): kept for
+    inspection, ignored by every reader and writer. Returns the new name."""
+    dst, k = path + CORRUPT_SUFFIX, 0
+    while os.path.exists(dst):
+        k += 1
+        dst = f"{path}{CORRUPT_SUFFIX}.{k}"
+    os.replace(path, dst)
+    return dst
 
 
 def load_group(f: h5py.File, group: str) -> dict:
@@ -118,31 +169,63 @@ def load_group(f: h5py.File, group: str) -> dict:
 
 
 def concat_files(dst: h5py.File, sources: list[h5py.File]) -> None:
-    """Write into ``dst`` every group of ``sources`` concatenated in order, block by block."""
+    """Write into ``dst`` every group of ``sources`` concatenated in order, block by block.
+
+    Each source that carries checksums is verified on the way (its blocks are read anyway):
+    ``CorruptFile`` names the first source that does not match, before ``dst`` is used. ``dst``
+    gets the checksums of what it holds."""
+    got = [dict.fromkeys(dataset_names(), 0) for _ in sources]
+    out: dict[str, int] = {}
     for group, (_, _, extra) in GROUPS.items():
         g = dst.create_group(group)
         for name in ("rows", "text_len", "text", *extra):
+            key = f"{group}/{name}"
             srcs = [s[group][name] for s in sources]
             total = sum(int(s.shape[0]) for s in srcs)
             d = _create(g, name, (total, *srcs[0].shape[1:]), srcs[0].dtype)
-            _copy_concat(d, srcs)
+            out[key] = _copy_concat(d, srcs, [c.__setitem__ for c in got], key)
+    for src, crcs in zip(sources, got):
+        raw = src.attrs.get(CRC_ATTR)
+        if raw is not None and json.loads(raw) != crcs:
+            raise CorruptFile(src.filename, "checksums do not match its data")
+    dst.attrs[CRC_ATTR] = json.dumps(out, sort_keys=True)
 
 
-def _copy_concat(d: h5py.Dataset, srcs: list[h5py.Dataset]) -> None:
+class CorruptFile(Exception):
+    """A results file whose data does not match its checksums (or cannot be read)."""
+
+    def __init__(self, path: str, why: str):
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
+
+
+def _crc(block: np.ndarray, crc: int) -> int:
+    return zlib.crc32(np.ascontiguousarray(block).view(np.uint8).reshape(-1), crc)
+
+
+def _copy_concat(d: h5py.Dataset, srcs: list[h5py.Dataset], put_crc, key: str) -> int:
     """d = concatenation of srcs, written in large blocks (small writes into gzip chunks are
-    slow: each one recompresses its chunk)."""
-    pos, buf, n_buf = 0, [], 0
-    for s in srcs:
-        n = int(s.shape[0])
+    slow: each one recompresses its chunk). Returns d's CRC-32; ``put_crc[i](key, crc)``
+    receives source i's."""
+    pos, buf, n_buf, crc = 0, [], 0, 0
+    for s, put in zip(srcs, put_crc):
+        n, src_crc = int(s.shape[0]), 0
         for a in range(0, n, BLOCK):
             block = s[a : min(n, a + BLOCK)]
+            src_crc = _crc(block, src_crc)
             buf.append(block)
             n_buf += len(block)
             if n_buf >= BLOCK:
-                d[pos : pos + n_buf] = np.concatenate(buf)
+                data = np.concatenate(buf)
+                d[pos : pos + n_buf] = data
+                crc = _crc(data, crc)
                 pos, buf, n_buf = pos + n_buf, [], 0
+        put(key, src_crc)
     if n_buf:
-        d[pos : pos + n_buf] = np.concatenate(buf)
+        data = np.concatenate(buf)
+        d[pos : pos + n_buf] = data
+        crc = _crc(data, crc)
+    return crc
 
 
 UNCOMPRESSED = ("pose_values", "pose_coords")  # float poses: gzip-1 saves 20 %, costs 50 MB/s

@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -43,9 +44,12 @@ def clash_flag(affinity) -> np.ndarray:
     return np.greater(a, 0.0, where=np.isfinite(a), out=np.zeros(a.shape, dtype=bool))
 
 
-def _open_sources(path: str):
-    """(main file, [live part files]) opened read-only; retries if a compaction races us."""
+def _open_sources(path: str, skipped: list[str] | None = None):
+    """(main file, [live part files]) opened read-only; retries if a compaction races us.
+    Damaged parts are left out with a warning ("path: why" appended to ``skipped``)."""
     for attempt in range(5):
+        if skipped is not None:
+            skipped.clear()
         main = h5util.open_ro(path)
         files = [main]
         try:
@@ -56,7 +60,24 @@ def _open_sources(path: str):
             through = int(main.attrs["compacted_through"])
             for seq, p in results_io.list_parts(path):
                 if seq > through:
-                    files.append(h5util.open_ro(p))
+                    try:
+                        f = h5util.open_ro(p)
+                    except FileNotFoundError:
+                        raise
+                    except OSError as exc:  # truncated by a crash: the next screen redoes it
+                        warnings.warn(f"skipped unreadable results part {p}: {exc}",
+                                      stacklevel=2)  # fmt: skip
+                        if skipped is not None:
+                            skipped.append(f"{p}: unreadable")
+                        continue
+                    why = results_io.verify(f)  # parts are small: checked on every open
+                    if why is not None:
+                        f.close()
+                        warnings.warn(f"skipped corrupt results part {p}: {why}", stacklevel=2)
+                        if skipped is not None:
+                            skipped.append(f"{p}: {why}")
+                        continue
+                    files.append(f)
             return files
         except FileNotFoundError:
             for f in files:
@@ -113,7 +134,8 @@ class ResultsView:
         self.path = os.fspath(path)
         if not os.path.isfile(self.path):
             raise UserError(f"results store {self.path} not found")
-        self._files = _open_sources(self.path)
+        self.skipped: list[str] = []  # damaged parts left out (a screen docks them again)
+        self._files = _open_sources(self.path, self.skipped)
         main = self._files[0]
         self.meta: dict = json.loads(main.attrs["meta_json"])
         self.sessions: list = json.loads(main.attrs["sessions_json"])
@@ -140,11 +162,15 @@ class ResultsView:
     def _load_table(self) -> None:
         lig, _ = _raw(self._files)
         self.raw_rows = len(lig["index"])
-        order = np.lexsort((np.arange(len(lig["index"])), lig["index"]))
+        # per index the first committed row wins, except that any row beats a DOCK_ERROR
+        # failure (a ligand whose chunk raised twice is docked once more on resume)
+        dock_err = (lig["status"] != 0) & (lig["reason"] == int(Reason.DOCK_ERROR))
+        order = np.lexsort((np.arange(len(lig["index"])), dock_err, lig["index"]))
         keep = np.ones(len(order), bool)
         keep[1:] = lig["index"][order][1:] != lig["index"][order][:-1]
         sel = order[keep]
-        self.duplicates = int(len(order) - len(sel))
+        self.retried = int(np.count_nonzero(dock_err[order[~keep]]))  # superseded failures
+        self.duplicates = int(len(order) - len(sel)) - self.retried
         self._src, self._row = lig.pop("_src")[sel], lig.pop("_row")[sel]
         t = {k: v[sel] for k, v in lig.items()}
         t["status_code"] = t["status"]
@@ -353,6 +379,7 @@ def validate_results(path: str, check_features: bool = True) -> dict:
     errors: list[str] = []
     with ResultsView(path) as v:
         t, n = v.table, len(v)
+        errors.extend(f"damaged part {x}" for x in v.skipped)
         if v.duplicates:
             errors.append(f"{v.duplicates} duplicate ligand rows")
         n_lig = v.meta.get("n_ligands")
@@ -361,7 +388,11 @@ def validate_results(path: str, check_features: bool = True) -> dict:
         ok = t["status_code"] == 0
         if np.any((t["status_code"] != 0) & (t["status_code"] != 1)):
             errors.append("status codes other than 0/1")
-        if np.any(ok & ((t["n_poses"] < 1) | ~np.isfinite(t["affinity"]) | (t["reason"] != 0))):
+        no_pose = t["n_poses"] < 1
+        hit = v.meta.get("hit_threshold")
+        if hit is not None:  # the pose policy keeps poses for hits only
+            no_pose &= t["affinity"] <= float(hit)
+        if np.any(ok & (no_pose | ~np.isfinite(t["affinity"]) | (t["reason"] != 0))):
             errors.append("ok rows without poses, with a non-finite affinity or a reason")
         if np.any(~ok & ((t["n_poses"] != 0) | (t["reason"] == 0))):
             errors.append("failed rows with poses or without a reason")
@@ -394,6 +425,9 @@ def _check_ragged(files) -> list[str]:
     """Sizes of the packed text and pose datasets agree with the row columns, file by file."""
     errors = []
     for f in files:
+        why = results_io.verify(f)  # every file's CRC-32s (bounded memory)
+        if why is not None:
+            errors.append(f"{f.filename}: {why}")
         for group, (_, text_cols, _) in results_io.GROUPS.items():
             g = f[group]
             lens = g["text_len"][()]

@@ -125,3 +125,58 @@ def test_credit_protocol_retry_goes_to_the_other_rank():
     assert q.complete(1, 1, ok=True, more=True)[1] == []
     state, sends = q.complete(0, 2, ok=True, more=True)
     assert sorted(ids(sends)) == [(1, None), (2, None)]
+
+
+def test_hung_rank_is_excluded_and_its_chunks_go_to_the_others():
+    q = WorkQueue(tasks(5), workers=[1, 2])
+    assert ids(q.request(1, 2)) == [(1, 0), (1, 1)]
+    assert ids(q.request(2, 2)) == [(2, 2), (2, 3)]
+    t0 = q.heard[1]
+    assert q.silent(t0 + 1.0, timeout=5) == []
+    q.heard_from(2, t0 + 3.0)  # rank 2 keeps talking, rank 1 is silent
+    state, sends = q.complete(2, 2, ok=True, more=True)
+    assert ids(sends) == [(2, 4)]
+    assert q.slowest == pytest.approx(3.0, abs=0.5)
+    assert q.hang_timeout() == 60.0 and q.hang_timeout(fixed=2.5) == 2.5
+    assert [r for r, _ in q.silent(t0 + 6.0, timeout=5)] == [1]
+    back, sends = q.exclude(1)
+    assert [t.chunk_id for t in back] == [0, 1] and sends == []
+    assert 1 in q.stopped and q.silent(t0 + 100, timeout=5) == [(2, pytest.approx(97, 1))]
+    _, sends = q.complete(3, 2, ok=True, more=True)  # rank 2 gets rank 1's chunks
+    assert ids(sends) == [(2, 0)] and sends[0][1].attempt == 0  # a hang is not a failure
+    _, sends = q.complete(4, 2, ok=True, more=True)
+    assert ids(sends) == [(2, 1)]
+    q.complete(0, 2, ok=True, more=True)
+    state, sends = q.complete(1, 2, ok=True, more=True)
+    assert state == "done" and ids(sends) == [(2, None)] and q.finished
+
+
+def test_every_rank_hung_is_an_error_not_a_hang():
+    q = WorkQueue(tasks(3), workers=[1])
+    q.request(1, 2)
+    with pytest.raises(RuntimeError, match="every worker rank is unresponsive"):
+        q.exclude(1)
+
+
+def test_hang_timeout_before_any_result_allows_compilation():
+    q = WorkQueue(tasks(2), workers=[1])
+    assert q.hang_timeout() == 600.0
+
+
+def test_task_stream_is_consumed_on_demand():
+    from hpcfold.mpi.scheduler import TaskStream
+
+    made = []
+
+    def gen():
+        for t in tasks(3):
+            made.append(t.chunk_id)
+            yield t
+
+    q = WorkQueue(TaskStream(gen()), workers=[1])
+    assert made == [0]  # one look-ahead, nothing more
+    assert ids(q.request(1, 2)) == [(1, 0), (1, 1)] and made == [0, 1, 2]
+    q.complete(0, 1, ok=True, more=True)
+    q.complete(1, 1, ok=True, more=True)
+    state, sends = q.complete(2, 1, ok=True, more=True)
+    assert q.finished and ids(sends) == [(1, None)]
