@@ -275,5 +275,5 @@ class DockResult:
     affinity: np.ndarray  # (M,) float32, kcal/mol (Vina's reported affinity)
     inter: np.ndarray  # (M,) float32
     intra: np.ndarray  # (M,) float32
-    terms: np.ndarray  # (M, 5) float32, TERMS order, intermolecular, before weighting
+    terms: np.ndarray  # (M, len(TERMS)) float32, TERMS order, intermolecular, before weighting
     seconds: float = 0.0

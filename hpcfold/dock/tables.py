@@ -123,7 +123,7 @@ def build_tables(params: ScoringParams) -> Tables:
     """Weighted/unweighted lookup tables for ``params`` (float32 jnp arrays)."""
     w = np.asarray(params.resolved_weights)
     terms = term_samples(params.name)
-    smooth = np.einsum("t,tabk->abk", w[:5], terms)
+    smooth = np.einsum("t,tabk->abk", w[: len(TERMS)], terms)
     return Tables(
         fast=jnp.asarray(_fast(smooth), dtype=jnp.float32),
         smooth=jnp.asarray(smooth, dtype=jnp.float32),

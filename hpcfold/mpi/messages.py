@@ -18,7 +18,7 @@
   UTF-8 text, padded      ``"\\x1f".join([device, host, *ligand ids])``
   UTF-8 JSON, padded      only when needed: other ``info`` keys, failure details, the
                           error text, ligand ids that contain ``\\x1f``
-  float32[...]            per result: coords M*n*3, affinity M, inter M, intra M, terms M*5
+  float32[...]            per result: coords M*n*3, affinity M, inter M, intra M, terms M*len(TERMS)
   ======================  ==============================================================
 - final    (worker -> 0, ``TAG_FINAL``): ``uint8`` UTF-8 JSON of the rank's statistics.
 """
@@ -30,7 +30,7 @@ import struct
 
 import numpy as np
 
-from hpcfold.types import DockResult, Failure, Reason
+from hpcfold.types import TERMS, DockResult, Failure, Reason
 
 TAG_REQUEST, TAG_ASSIGN, TAG_RESULT, TAG_FINAL = 11, 12, 13, 14
 STOP = -1
@@ -223,7 +223,7 @@ def decode_result(buf: np.ndarray) -> tuple[list[DockResult | Failure], dict, st
                     data[a : a + m],
                     data[a + m : a + 2 * m],
                     data[a + 2 * m : a + 3 * m],
-                    data[a + 3 * m : end].reshape(m, 5),
+                    data[a + 3 * m : end].reshape(m, len(TERMS)),
                     secs[k],
                 )  # fmt: skip
             )

@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from hpcfold.types import DockResult
+from hpcfold.types import TERMS, DockResult
 
 ENV = "HPCFOLD_NULL_KERNEL"
 
@@ -42,7 +42,7 @@ def dock_null(records: list) -> list[DockResult]:
                 affinity=aff,
                 inter=aff.copy(),
                 intra=np.zeros(1, np.float32),
-                terms=np.zeros((1, 5), np.float32),
+                terms=np.zeros((1, len(TERMS)), np.float32),
                 seconds=0.0,
             )
         )

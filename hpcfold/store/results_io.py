@@ -23,12 +23,14 @@ import zlib
 import h5py
 import numpy as np
 
+from hpcfold.types import TERMS
+
 MAIN_KIND = "hpcfold-results"
 PART_KIND = "hpcfold-results-part"
 
 LIGAND_DTYPE = np.dtype([
     ("index", np.int64), ("status", np.int8), ("reason", np.int16), ("affinity", np.float32),
-    ("inter", np.float32), ("intra", np.float32), ("terms", np.float32, (5,)),
+    ("inter", np.float32), ("intra", np.float32), ("terms", np.float32, (len(TERMS),)),
     ("n_poses", np.int32), ("n_atoms", np.int32), ("seconds", np.float32), ("rank", np.int32),
     ("chunk_id", np.int64), ("t_done", np.float64), ("session", np.int32),
 ])  # fmt: skip

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from hpcfold.store.results_io import CHUNK_DTYPE, LIGAND_DTYPE, LIGAND_TEXT
-from hpcfold.types import DockResult, Failure, Reason
+from hpcfold.types import TERMS, DockResult, Failure, Reason
 
 INFO_KEYS = (
     "chunk_id",
@@ -42,7 +42,7 @@ def checked(item, index: int) -> DockResult | Failure:
         and coords[2] == 3
         and inter == (m,)
         and intra == (m,)
-        and terms == (m, 5)
+        and terms == (m, len(TERMS))
     )
     if not shapes_ok:
         msg = f"inconsistent DockResult shapes for ligand index {index}"
