@@ -1,13 +1,16 @@
 """Cost of one search energy evaluation per chain: value, and value + tangent-space gradient.
 
-    python bench/bench_energy.py [--ligand 016_412726] [--chains 128] [--repeats 7]
+    python bench/bench_energy.py [--ligand 016_412726] [--chains 64] [--repeats 7]
 
-Times the Monte-Carlo search's objective (``engine.search_energy``: grid inter + analytic
-intra, hunt caps) the way the search calls it: ``jit(vmap(...))`` over ``--chains`` random
-poses of one ligand of the fabp4 set (``bench_dock.py prep-dude`` writes it under ``--work``),
-ligand arrays and grid passed as arguments (not baked in as constants). Prints the minimum over
-``--repeats`` timings of 40 calls, per batch and per chain, plus the parts: coordinates,
-grid term, intra term (value + gradient). One XLA thread (as the engine sets it).
+Times the Monte-Carlo search's objective on ``--chains`` poses of one ligand of the fabp4 set
+(``bench_dock.py prep-dude`` writes it under ``--work``), ligand arrays and grid passed as
+arguments (not baked in as constants), two ways: the search's kernel (``dock.kernel``: all
+chains at once, chains last, closed-form gradient) and the per-chain definition
+(``engine.search_energy`` under ``vmap``, gradient by autodiff), which the kernel equals
+(tests/dock/test_kernel.py). Each figure is the minimum over ``--repeats`` runs of 20
+evaluations inside one compiled loop (so call overhead does not count), per chain; the kernel
+rows also give its parts. One XLA thread (as the engine sets it). Poses: the reference
+conformer at the box centre, turned at random, torsions perturbed (energies a search sees).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def main() -> None:
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
     from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock import batch, energy, engine, kinematics, search
+    from hpcfold.dock import batch, energy, engine, kernel, kinematics
     from hpcfold.types import bucket_for
 
     target = ROOT.parent / "shared" / "data" / "dude" / "fabp4"
@@ -51,52 +54,62 @@ def main() -> None:
     lig = batch.pad_ligands([rec], b)
     lig = type(lig)(*(None if a is None else np.asarray(a)[0] for a in lig))
     name, weights = ctx.params.name, ctx.params.resolved_weights
-    n_tors = int(np.sum(lig.tors_mask))
-    keys = jax.random.split(jax.random.PRNGKey(0), args.chains)
-    poses = jax.vmap(lambda k: search.random_pose(k, n_tors, b.n_torsions, ctx.lo, ctx.hi))(keys)
-    xyz = jax.vmap(kinematics.pose_to_coords, in_axes=(0, None))(poses, lig)
+    c = args.chains
+    rng = np.random.default_rng(0)
+    ident = np.asarray(kinematics.identity_pose(lig))
+    centre = np.asarray(lig.coords)[np.asarray(lig.atom_mask)].mean(axis=0)
+    p = np.tile(ident, (c, 1))
+    p[:, :3] += 0.5 * (ctx.lo + ctx.hi) - centre + rng.normal(0, 1.0, (c, 3))
+    q = rng.normal(size=(c, 4))
+    p[:, 3:7] = q / np.linalg.norm(q, axis=1, keepdims=True)
+    p[:, 7:] = np.where(np.asarray(lig.tors_mask), rng.normal(0, 0.5, (c, b.n_torsions)), 0)
+    poses = jnp.asarray(p, jnp.float32)
     caps = jnp.array([10.0, 1.5])
     efn = functools.partial(engine.search_energy, name=name, weights=weights)
+    kd = jax.jit(lambda lg, g: kernel.kernel_data(lg, g, name, weights))(lig, ctx.grid)
     print(f"{args.ligand}: {rec.n_atoms} atoms, {rec.n_torsions} torsions, bucket {b.name}, "
-          f"{args.chains} chains")  # fmt: skip
+          f"{c} chains")  # fmt: skip
 
-    def timed(label, f, *a, n=40):
-        f = jax.jit(f)
-        jax.block_until_ready(f(*a))
+    def timed(label, f, *a, n=20):
+        def run(ps, *rest):  # n evaluations in one compiled loop, each on moved poses
+            def body(k, acc):
+                out = f(ps + k.astype(ps.dtype) * 1e-6, *rest)
+                return acc + sum(jnp.sum(o) for o in jax.tree.leaves(out))
+
+            return jax.lax.fori_loop(0, n, body, jnp.float32(0))
+
+        g = jax.jit(run)
+        jax.block_until_ready(g(*a))
         best = float("inf")
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            for _ in range(n):
-                r = f(*a)
-            jax.block_until_ready(r)
+            jax.block_until_ready(g(*a))
             best = min(best, (time.perf_counter() - t0) / n)
-        print(f"{label:34s} {best * 1e3:7.3f} ms/batch {best / args.chains * 1e6:7.2f} us/chain")
+        print(f"{label:40s} {best / c * 1e6:7.2f} us/chain")
 
-    def pairs(lg):
-        return energy.intra_pairs(lg, name, weights)
+    def kcoords(ps, d):
+        return kernel.coordinates(ps, d.lig, d.topo)[0]
 
-    def value(ps, lg, grid):
-        return jax.vmap(lambda p: efn(p, (lg, grid, pairs(lg)), caps))(ps)
+    def old_value(ps, lg, grid):
+        pp = energy.intra_pairs(lg, name, weights)
+        return jax.vmap(lambda q: efn(q, (lg, grid, pp), caps))(ps)
 
-    def value_grad(ps, lg, grid):
-        def one(p):
-            return kinematics.tangent_grad(lambda r: efn(r, (lg, grid, pairs(lg)), caps), p)
+    def old_value_grad(ps, lg, grid):
+        pp = energy.intra_pairs(lg, name, weights)
+        return jax.vmap(lambda q: kinematics.tangent_grad(lambda r: efn(r, (lg, grid, pp), caps),
+                                                          q))(ps)  # fmt: skip
 
-        return jax.vmap(one)(ps)
-
-    def grid_vg(xs, lg, grid):
-        return jax.vmap(jax.value_and_grad(lambda x: energy.inter_grid(x, lg, grid, 1.5)))(xs)
-
-    def intra_vg(xs, lg):
-        f = lambda x: energy.intra_analytic(x, lg, name, weights, 10.0, pairs(lg))  # noqa: E731
-        return jax.vmap(jax.value_and_grad(f))(xs)
-
-    timed("energy (value)", value, poses, lig, ctx.grid)
-    timed("energy + tangent gradient", value_grad, poses, lig, ctx.grid)
-    timed("  coordinates", lambda ps, lg: jax.vmap(kinematics.pose_to_coords, (0, None))(ps, lg),
-          poses, lig)  # fmt: skip
-    timed("  grid term, value + gradient", grid_vg, xyz, lig, ctx.grid)
-    timed("  intra term, value + gradient", intra_vg, xyz, lig)
+    timed("kernel: value", lambda ps, d: kernel.energy_batch(ps, d, caps, name=name,
+                                                            weights=weights), poses, kd)  # fmt: skip
+    timed("kernel: value + tangent gradient", lambda ps, d: kernel.energy_and_grad_batch(
+        ps, d, caps, name=name, weights=weights), poses, kd)  # fmt: skip
+    timed("  coordinates", kcoords, poses, kd)
+    timed("  + grid term, value + forces", lambda ps, d: kernel._grid(
+        kcoords(ps, d), d.lig, d.grid, 1.5, 1e6, True), poses, kd)  # fmt: skip
+    timed("  + intra term, value + forces", lambda ps, d: kernel._intra(
+        kcoords(ps, d), d.pairs, name, weights[:5], 10.0, True), poses, kd)  # fmt: skip
+    timed("per-chain definition (vmap): value", old_value, poses, lig, ctx.grid)
+    timed("per-chain definition (vmap): value + grad", old_value_grad, poses, lig, ctx.grid)
 
 
 if __name__ == "__main__":

@@ -47,22 +47,17 @@ PRESETS: dict[str, dict] = {
         "refine_iters": 30,
     },  # fmt: skip
 }
-# By measurement (docs/benchmarks.md, Docking). balanced: longer local optimisation per step
-# (24 BFGS iterations, 100 for each chain's best pose) is what flexible ligands need, and line
-# searches of at most 3 trials that stay and shrink H when they fail (``ls_shrink``, see
-# ``optimize.bfgs``) halve the cost at the same accuracy (Vina's 10 halvings made every vmapped
-# chain pay for the slowest). Fourth session: on the 32 smallest redock42 complexes, seeds 1-3,
-# 128 independent chains x 20 steps redocked 16, 16, 17 /32 (best within 0.3 kcal/mol of Vina
-# default: 15, 14, 16); the same number of local optimisations as 64 chains x 40 steps whose
-# worst half restarts from the best half's poses every 5 steps (``restart_every``) redocked
-# 20, 19, 20 (21, 20, 22) with the same CPU (docs/benchmarks.md). Independent short chains
-# rarely reach the deep, narrow basins of larger ligands in large boxes; restarts put the
-# effort there. Fifth session: islands, fresh restarts, other temperatures, pocket starts and
-# early stopping did not beat this (docs/benchmarks.md). Ninth session: seeds 1-4 with the finer
-# size buckets (other random streams for many ligands) redocked 16, 18, 20, 20 /32 against the
-# old table's 20, 19, 20, 21: a top-1 rate of ~0.6 here, seed to seed +-2 complexes.
-# thorough keeps Vina's line search and independent chains (11/16 top-1 and 15/16 within
-# 0.3 kcal/mol on the 16 smallest complexes).
+# Why these values (measurements in docs/benchmarks.md, design section). balanced: flexible
+# ligands need long local optimisation per step (24 BFGS iterations, 100 for each chain's best
+# pose); line searches of at most 3 trials that stay and shrink H when they fail (``ls_shrink``,
+# ``optimize.bfgs``) halve the cost at the same accuracy, since in lockstep every chain pays for
+# the slowest one's trials. At equal numbers of local optimisations, 64 chains x 40 steps whose
+# worst half restarts from the best half's poses every 5 steps (``restart_every``) redock more
+# of the 32 smallest redock42 complexes than 128 independent chains x 20 steps (about 20 against
+# 16 of 32): independent short chains rarely reach the deep, narrow basins of larger ligands in
+# large boxes, restarts put the effort there. Islands, fresh restarts, other temperatures,
+# pocket starts and early stopping did not beat it. Its top-1 rate there is ~0.6, +-2 complexes
+# from seed to seed. thorough keeps Vina's line search and independent chains.
 DEFAULT_PRESET = "balanced"
 
 
