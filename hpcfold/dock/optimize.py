@@ -37,7 +37,8 @@ def bfgs(
     max_trials=None,
     shrink_on_fail: bool = False,
 ):
-    """Minimise with Vina's BFGS. Returns (x, f).
+    """Minimise with Vina's BFGS, one problem (``bfgs_batched`` with a batch of one). Returns
+    (x, f).
 
     fun_and_grad(x) -> (f (), g (n,)), g in the space ``increment(x, p, alpha)`` steps in
     (default: x + alpha p, n = x.size; for poses use ``kinematics.apply_change`` via
@@ -52,77 +53,18 @@ def bfgs(
     point). With a small ``max_trials`` a vmapped line search then costs a few evaluations per
     iteration, not the slowest lane's ten, and a failed search never moves uphill.
     """
-    n_trials = MAX_TRIALS if max_trials is None else int(max_trials)
     inc = increment or _add
-    f0, g0 = fun_and_grad(x0)
-    n = g0.shape[0]
-    dtype = g0.dtype
 
-    def line_search(x, f, g, p):
-        pg = jnp.dot(p, g)
+    def fg(xb):
+        f, g = fun_and_grad(xb[0])
+        return f[None], g[None]
 
-        def cond(s):
-            trial, _, _, _, _, ok = s
-            return (trial < n_trials) & ~ok
-
-        def body(s):
-            trial, alpha, _, _, _, _ = s
-            x_new = inc(x, p, alpha)
-            if fun is None:
-                f1, g_new = fun_and_grad(x_new)
-            else:
-                f1, g_new = fun(x_new), g
-            ok = f1 - f < C0 * alpha * pg
-            return trial + 1, jnp.where(ok, alpha, alpha * 0.5), x_new, f1, g_new, ok
-
-        init = (jnp.int32(0), jnp.asarray(1.0, dtype), x, f, g, jnp.asarray(False))
-        _, alpha, x_new, f1, g_new, ok = jax.lax.while_loop(cond, body, init)
-        if shrink_on_fail:  # stay (with x's gradient); alpha 0 skips the update below
-            x_new, f1, alpha = jnp.where(ok, x_new, x), jnp.where(ok, f1, f), alpha * ok
-            g_new = jnp.where(ok, g_new, g)
-        if fun is not None:
-            f1, g_new = fun_and_grad(x_new)
-        return alpha, x_new, f1, g_new, ok
-
-    def cond(s):
-        step, _, _, _, _, done, _ = s
-        return (step < max_iters) & ~done
-
-    def body(s):
-        step, x, f, g, h, _, scaled = s
-        p = -h @ g
-        alpha, x_new, f1, g_new, ok = line_search(x, f, g, p)
-        y = g_new - g
-        gg = jnp.dot(g, g)
-        stop = ~(gg >= GTOL * GTOL)  # Vina tests the previous gradient; NaN stops too
-        yy = jnp.dot(y, y)
-        scale = jnp.where(yy > 1e-30, alpha * jnp.dot(y, p) / jnp.where(yy > 1e-30, yy, 1.0), 1.0)
-        # Vina rescales H after the first step (with shrink_on_fail: the first that moved)
-        first = (step == 0) if not shrink_on_fail else (~scaled & ok)
-        h = jnp.where(first & (jnp.abs(yy) > 1e-30), jnp.eye(n, dtype=dtype) * scale, h)
-        if shrink_on_fail:
-            h = jnp.where(ok, h, h * (0.5**n_trials))
-            scaled = scaled | ok
-        yp = jnp.dot(y, p)
-        upd = alpha * yp >= _EPS_UPDATE
-        r = 1.0 / jnp.where(upd, alpha * yp, 1.0)
-        minus_hy = -h @ y
-        yhy = -jnp.dot(y, minus_hy)
-        h_new = (
-            h
-            + alpha * r * (jnp.outer(minus_hy, p) + jnp.outer(p, minus_hy))
-            + alpha * alpha * (r * r * yhy + r) * jnp.outer(p, p)
-        )
-        h = jnp.where(upd, h_new, h)
-        g_next = jnp.where(stop, g, g_new)
-        h = jnp.where(stop, s[4], h)
-        return step + 1, x_new, f1, g_next, h, stop, scaled
-
-    false = jnp.asarray(False)
-    init = (jnp.int32(0), x0, f0, g0, jnp.eye(n, dtype=dtype), false, false)
-    _, x, f, _, _, _, _ = jax.lax.while_loop(cond, body, init)
-    better = f <= f0
-    return jnp.where(better, x, x0), jnp.where(better, f, f0)
+    value = None if fun is None else (lambda xb: fun(xb[0])[None])
+    x, f = bfgs_batched(
+        fg, x0[None], max_iters, lambda xb, p, a: inc(xb[0], p[0], a[0])[None], value,
+        max_trials, shrink_on_fail,
+    )  # fmt: skip
+    return x[0], f[0]
 
 
 def bfgs_batched(
