@@ -75,7 +75,7 @@ progress_interval: 1
         ("device: {cpu_threads: 0}", "device.cpu_threads must be >= 1"),
         ("chunk_size: 2.5", "'chunk_size' must be an integer"),
         ("chunk_size: true", "'chunk_size' must be an integer"),
-        ("search: {scoring: ad4}", "scoring must be vina or vinardo"),
+        ("search: {scoring: ad4}", "scoring must be one of vina, vinardo"),
         ("search: [1, 2]", "search must be a mapping"),
         ("device: {preallocate: 1}", "'device.preallocate' must be true or false"),
         ("prep: {max_torsion: 3}", "unknown key 'prep.max_torsion'"),

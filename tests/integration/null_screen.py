@@ -35,8 +35,9 @@ def make_features(path: pathlib.Path, n: int, id_prefix: str = "L") -> None:
 
 
 def write_config(base: pathlib.Path, name: str = "s", chunk: int = 4, extra: str = ""):
-    receptor = base / "receptor.pdbqt"
-    receptor.write_text("REMARK null-kernel tests never read the receptor\n")
+    # a real receptor: the screen checks it before anything runs, the null kernel never docks
+    shared = pathlib.Path(os.environ.get("HPCFOLD_SHARED", ROOT.parent / "shared"))
+    receptor = shared / "data" / "dude" / "fabp4" / "receptor.pdbqt"
     path = base / f"{name}.yaml"
     path.write_text(
         f"receptor: {receptor}\n"
