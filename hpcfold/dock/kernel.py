@@ -16,10 +16,11 @@ axis last (``(..., C)``):
   and torques, the torsions' subtree sums as one (T, N) x (N, 3C) product with the subtree
   membership matrix. No reverse-mode pass re-reads the forward temporaries.
 
-``batched(fn)`` wraps the per-chain functions with ``jax.custom_batching.custom_vmap``, so the
-search keeps its per-chain code (``vmap`` over chains) and the chain batch reaches this kernel
-whole. When the ligand data itself is batched (an accelerator's ligand lanes vmap ligands), the
-rule maps the kernel over the ligands.
+The search calls ``energy_batch`` / ``energy_and_grad_batch`` directly (``search_ligand`` with
+``batched=True``). ``per_chain`` gives per-pose versions for code written per chain: their
+``vmap`` over poses reaches the batched kernel whole (``jax.custom_batching.custom_vmap``), and
+when the ligand data itself is batched (an accelerator's ligand lanes) the rule maps the kernel
+over the ligands.
 
 Units: A, rad, kcal/mol. Shapes: N atoms, T torsions, P pairs, F = T + 1 frames, C chains.
 """
