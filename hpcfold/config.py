@@ -302,7 +302,9 @@ def load_screen_config(path: str | os.PathLike) -> ScreenConfig:
     except UnicodeDecodeError as exc:
         raise UserError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     try:
-        data = yaml.load(text, Loader=_BoundedLoader)  # yaml.SafeLoader, size-checked
+        # the node graph first (aliases shared, not expanded), then the values
+        _check_aliases(yaml.compose(text, Loader=yaml.SafeLoader))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -311,18 +313,14 @@ def load_screen_config(path: str | os.PathLike) -> ScreenConfig:
     return dataclasses.replace(cfg, source=path, text=text)
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a document expanding to more than ``MAX_YAML_VALUES``
-    values once its aliases are followed, before anything is constructed."""
-
-    def construct_document(self, node):
-        sizes: dict[int, int] = {}
-        if _expanded_size(node, sizes, set()) > MAX_YAML_VALUES:
-            raise yaml.YAMLError(
-                f"the document expands to more than {MAX_YAML_VALUES} values through its "
-                "aliases (&anchor / *alias): refused as an alias bomb"
-            )
-        return super().construct_document(node)
+def _check_aliases(node) -> None:
+    """Refuse a document expanding to more than ``MAX_YAML_VALUES`` values once its aliases are
+    followed, before anything is constructed (an alias bomb). YAMLError."""
+    if node is not None and _expanded_size(node, {}, set()) > MAX_YAML_VALUES:
+        raise yaml.YAMLError(
+            f"the document expands to more than {MAX_YAML_VALUES} values through its "
+            "aliases (&anchor / *alias): refused as an alias bomb"
+        )
 
 
 def _expanded_size(node, sizes: dict[int, int], busy: set[int]) -> int:
