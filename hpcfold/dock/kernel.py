@@ -16,18 +16,15 @@ axis last (``(..., C)``):
   and torques, the torsions' subtree sums as one (T, N) x (N, 3C) product with the subtree
   membership matrix. No reverse-mode pass re-reads the forward temporaries.
 
-The search calls ``energy_batch`` / ``energy_and_grad_batch`` directly (``search_ligand`` with
-``batched=True``). ``per_chain`` gives per-pose versions for code written per chain: their
-``vmap`` over poses reaches the batched kernel whole (``jax.custom_batching.custom_vmap``), and
-when the ligand data itself is batched (an accelerator's ligand lanes) the rule maps the kernel
-over the ligands.
+The search calls ``energy_batch`` / ``energy_and_grad_batch`` on all chains at once
+(``search_ligand`` with ``batched=True``); an accelerator's ligand lanes ``vmap`` them over the
+ligands of a call.
 
 Units: A, rad, kcal/mol. Shapes: N atoms, T torsions, P pairs, F = T + 1 frames, C chains.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -359,40 +356,3 @@ def energy_and_grad_batch(poses, data: KernelData, caps, *, name: str, weights: 
     """(e (C,), g (C, 6 + T)): the objective and its gradient in the tangent space of each pose
     (position, world rotation vector about the root origin, torsions; ``kinematics.apply_change``)."""
     return _objective(poses, data, caps, name, tuple(weights)[:5], True)
-
-
-def per_chain(name: str, weights: tuple):
-    """(energy(pose, data, caps) -> (), energy_and_grad(pose, data, caps) -> ((), (6+T,))):
-    per-chain functions whose ``vmap`` over poses runs the batched kernel once for the whole
-    batch (``custom_vmap``)."""
-    w = tuple(float(x) for x in weights)[:5]
-    fe = functools.partial(energy_batch, name=name, weights=w)
-    fg = functools.partial(energy_and_grad_batch, name=name, weights=w)
-
-    def wrap(batched_fn, squeeze):
-        @jax.custom_batching.custom_vmap
-        def one(pose, data, caps):
-            return squeeze(batched_fn(pose[None], data, caps))
-
-        @one.def_vmap
-        def rule(axis_size, in_batched, pose, data, caps):
-            pose_b, data_b, caps_b = in_batched
-            if not pose_b:
-                pose = jnp.broadcast_to(pose, (axis_size,) + pose.shape)
-            data_batched = any(jax.tree.leaves(data_b))
-            caps_batched = any(jax.tree.leaves(caps_b))
-            if data_batched or caps_batched:  # per-ligand lanes: map the chain kernel
-                in_axes = (0, jax.tree.map(lambda b: 0 if b else None, data_b),
-                           0 if caps_batched else None)  # fmt: skip
-                out = jax.vmap(lambda p, d, c: squeeze(batched_fn(p[None], d, c)), in_axes)(
-                    pose, data, caps
-                )
-            else:
-                out = batched_fn(pose, data, caps)
-            return out, jax.tree.map(lambda _: True, out)
-
-        return one
-
-    energy = wrap(fe, lambda e: e[0])
-    energy_and_grad = wrap(fg, lambda eg: (eg[0][0], eg[1][0]))
-    return energy, energy_and_grad

@@ -118,23 +118,18 @@ def local_optimize(
     cap,
     tors_mask: jax.Array,
     iters: int,
-    energy_and_grad: Callable | None = None,
 ):
     """BFGS from ``pose`` (7+T,) on ``energy(., data, cap)``; steps and gradients live in the
     tangent space (6+T,) of the current pose (``kinematics.apply_change``, Vina's ``change``).
 
-    local_opt: ``optimize.bfgs``-compatible. ``energy_and_grad(pose, data, cap) -> (e, g (6+T,))``
-    gives the tangent gradient in closed form (``kernel.per_chain``); without it, autodiff of
-    ``energy`` through ``apply_change``. Returns (pose (7+T,), e ()), torsions wrapped to
+    local_opt: ``optimize.bfgs``-compatible; the gradient is autodiff of ``energy`` through
+    ``apply_change``. Returns (pose (7+T,), e ()), torsions wrapped to
     [-pi, pi); padded torsions get zero gradient so they never move.
     """
     gmask = jnp.concatenate([jnp.ones(6, pose.dtype), tors_mask.astype(pose.dtype)])
 
     def fun_and_grad(q):
-        if energy_and_grad is not None:
-            e, g = energy_and_grad(q, data, cap)
-        else:
-            e, g = tangent_grad(lambda r: energy(r, data, cap), q)
+        e, g = tangent_grad(lambda r: energy(r, data, cap), q)
         return e, g * gmask
 
     out, e = local_opt(
@@ -156,9 +151,7 @@ def _chain_steps(keys, data, n_tors, rg, gmask, obj, p: SearchParams, carry, i):
     dtype = pose.dtype
     mc_caps, final_caps = jnp.asarray(p.mc_caps, dtype), jnp.asarray(p.final_caps, dtype)
     final = i == p.n_steps
-    k_mut, k_acc = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, i)), out_axes=1)(
-        keys
-    )
+    k_mut, k_acc = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, i)), out_axes=1)(keys)
     moved = jax.vmap(lambda k, q: mutate(k, q, n_tors, rg, p.pos_amplitude))(k_mut, pose)
     cand = jnp.where(final, best_pose, moved)
     caps = jnp.where(final, final_caps, mc_caps)
