@@ -120,19 +120,19 @@ def run_hpcfold(args, which: str, log: pathlib.Path, preset: str) -> None:
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
     from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock import engine
+    from hpcfold.dock import context, engine, presets
     from hpcfold.types import bucket_for, has_glue
 
     done = _done(log)
     out = args.work / log.stem
     out.mkdir(parents=True, exist_ok=True)
-    opts = engine.SearchOptions(preset=preset, seed=SEED)
+    opts = presets.SearchOptions(preset=preset, seed=SEED)
     ctx, key, warm = None, None, set()
     for cid, rec, lig, box in _targets(args, which):
         if cid in done:
             continue
         if key != (rec, box):
-            ctx = engine.make_context(read_receptor(str(rec)), read_vina_config(box), opts,
+            ctx = context.make_context(read_receptor(str(rec)), read_vina_config(box), opts,
                                       cache_dir=str(args.work / "cache"))  # fmt: skip
             key, warm = (rec, box), set()
         record = prepare_record(next(iter_records(str(lig))), PrepOptions())

@@ -18,6 +18,7 @@ Redocking success = top-1 symmetry-corrected heavy-atom RMSD <= 2 A against the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -169,16 +170,16 @@ def cmd_hpcfold(args) -> None:
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
     from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock import engine, presets
+    from hpcfold.dock import context, engine, presets
 
     if args.patch:  # e.g. --patch ls_trials=3 --patch ls_shrink=1: the preset, modified
         patch = {k: patch_value(v) for k, v in (kv.split("=", 1) for kv in args.patch)}
-        presets.PRESETS[args.preset] = {**presets.PRESETS[args.preset], **patch}
+        presets.PRESETS[args.preset] = dataclasses.replace(presets.PRESETS[args.preset], **patch)
     tag = f"hpcfold_{args.preset}{args.tag}_{args.set}"
     outdir = args.work / tag
     outdir.mkdir(parents=True, exist_ok=True)
     log = args.work / f"{tag}.jsonl"
-    opts = engine.SearchOptions(preset=args.preset, seed=args.seed,
+    opts = presets.SearchOptions(preset=args.preset, seed=args.seed,
                                 exhaustiveness=args.exhaustiveness or None,
                                 n_steps=args.n_steps or None)  # fmt: skip
     cache = str(args.work / "cache")
@@ -188,7 +189,7 @@ def cmd_hpcfold(args) -> None:
 
         t0 = time.perf_counter()
         if ctx_key != (rec_path, box_path):
-            ctx = engine.make_context(read_receptor(str(rec_path)), read_vina_config(box_path),
+            ctx = context.make_context(read_receptor(str(rec_path)), read_vina_config(box_path),
                                       opts, cache_dir=cache)  # fmt: skip
             ctx_key = (rec_path, box_path)
         record = prepare_record(next(iter_records(str(lig))), PrepOptions())

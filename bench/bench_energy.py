@@ -6,7 +6,7 @@ Times the Monte-Carlo search's objective on ``--chains`` poses of one ligand of 
 (``bench_dock.py prep-dude`` writes it under ``--work``), ligand arrays and grid passed as
 arguments (not baked in as constants), two ways: the search's kernel (``dock.kernel``: all
 chains at once, chains last, closed-form gradient) and the per-chain definition
-(``engine.search_energy`` under ``vmap``, gradient by autodiff), which the kernel equals
+(``search.search_energy`` under ``vmap``, gradient by autodiff), which the kernel equals
 (tests/dock/test_kernel.py). Each figure is the minimum over ``--repeats`` runs of 20
 evaluations inside one compiled loop (so call overhead does not count), per chain; the kernel
 rows also give its parts. One XLA thread (as the engine sets it). Poses: the reference
@@ -41,14 +41,14 @@ def main() -> None:
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
     from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock import batch, energy, engine, kernel, kinematics
+    from hpcfold.dock import batch, context, energy, kernel, kinematics, presets, search
     from hpcfold.types import bucket_for
 
     target = ROOT.parent / "shared" / "data" / "dude" / "fabp4"
     pdbqt = args.work / "fabp4" / f"{args.ligand}.pdbqt"
     rec = prepare_record(next(iter_records(str(pdbqt))), PrepOptions())
-    ctx = engine.make_context(read_receptor(str(target / "receptor.pdbqt")),
-                              read_vina_config(target / "box.txt"), engine.SearchOptions(),
+    ctx = context.make_context(read_receptor(str(target / "receptor.pdbqt")),
+                              read_vina_config(target / "box.txt"), presets.SearchOptions(),
                               cache_dir=str(args.work / "cache"))  # fmt: skip
     b = bucket_for(rec.n_atoms, rec.n_torsions, len(rec.intra_pairs))
     lig = batch.pad_ligands([rec], b)
@@ -65,7 +65,7 @@ def main() -> None:
     p[:, 7:] = np.where(np.asarray(lig.tors_mask), rng.normal(0, 0.5, (c, b.n_torsions)), 0)
     poses = jnp.asarray(p, jnp.float32)
     caps = jnp.array([10.0, 1.5])
-    efn = functools.partial(engine.search_energy, name=name, weights=weights)
+    efn = functools.partial(search.search_energy, name=name, weights=weights)
     kd = jax.jit(lambda lg, g: kernel.kernel_data(lg, g, name, weights))(lig, ctx.grid)
     print(f"{args.ligand}: {rec.n_atoms} atoms, {rec.n_torsions} torsions, bucket {b.name}, "
           f"{c} chains")  # fmt: skip

@@ -28,7 +28,7 @@ def fabp4_context(n: int, preset: str, cache: str, batch: int | None = None):
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
     from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock import engine
+    from hpcfold.dock import context, presets
 
     ex = ROOT / "examples" / "fabp4"
     recs = []
@@ -36,10 +36,10 @@ def fabp4_context(n: int, preset: str, cache: str, batch: int | None = None):
         recs.append(prepare_record(raw, PrepOptions()))
         if len(recs) == n:
             break
-    ctx = engine.make_context(
+    ctx = context.make_context(
         read_receptor(str(ex / "receptor.pdbqt")),
         read_vina_config(ex / "box.txt"),
-        engine.SearchOptions(preset=preset, batch_size=batch),
+        presets.SearchOptions(preset=preset, batch_size=batch),
         cache_dir=cache,
     )
     return ctx, recs

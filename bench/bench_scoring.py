@@ -5,7 +5,7 @@ For ligands of about 20 / 40 / 80 heavy atoms (redock42 / Vina example complexes
 search evaluates) and reports the median over repeats. Vina's rate for the same work: wall time
 of ``vina.Vina.optimize()`` (grid BFGS from the same kind of pose, 0.375 A maps) divided by the
 number of energy+gradient evaluations its BFGS makes, counted by replaying the identical algorithm
-with hpcfold (``optimize.local_optimize_grid`` follows Vina's trajectory; evaluation count via a
+with hpcfold (``local.local_optimize_grid`` follows Vina's trajectory; evaluation count via a
 host callback). Prints a Markdown table.
 
     python bench/bench_scoring.py [--batches 1 64 4096] [--repeats 5]
@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from hpcfold.boxes import autobox  # noqa: E402
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt, write_pose_pdbqt  # noqa: E402
 from hpcfold.chem.receptor import read_receptor  # noqa: E402
-from hpcfold.dock import batch, energy, grids, kinematics, optimize, tables  # noqa: E402
+from hpcfold.dock import batch, energy, grids, kinematics, local, optimize, tables  # noqa: E402
 from hpcfold.types import Box, bucket_for  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def time_hpcfold(la, grid, tb, batch_size, repeats, rng):
     def evaluate(poses, lig):
         def one(p, lg):
             return kinematics.tangent_grad(
-                lambda q: optimize.grid_energy(q, lg, grid, tb, cap=10.0), p
+                lambda q: local.grid_energy(q, lg, grid, tb, cap=10.0), p
             )
 
         return jax.vmap(one)(poses, lig)
@@ -101,11 +101,11 @@ def time_vina(rec_path, lig, box, tb, grid, n_poses, rng):
     def run(p, s, lg):
         def fg(x):
             jax.debug.callback(count, x[0])
-            return kinematics.tangent_grad(lambda q: optimize.grid_energy(q, lg, grid, tb), x)
+            return kinematics.tangent_grad(lambda q: local.grid_energy(q, lg, grid, tb), x)
 
         return optimize.bfgs(fg, p, s, increment=optimize.pose_increment)
 
-    steps = int(optimize.default_max_steps(lig.n_atoms))
+    steps = int(local.default_max_steps(lig.n_atoms))
     total_t, total_n = 0.0, 0
     base = np.asarray(kinematics.identity_pose(la))
     for _ in range(n_poses):

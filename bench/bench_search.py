@@ -61,7 +61,7 @@ def main() -> None:
     from hpcfold.chem.prepare import PrepOptions, prepare_record
     from hpcfold.chem.readers import iter_records
     from hpcfold.chem.receptor import read_receptor
-    from hpcfold.dock import engine, presets
+    from hpcfold.dock import context, engine, presets
 
     variants = [parse_variant(v) for v in args.variant] or [("base", {})]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -69,7 +69,7 @@ def main() -> None:
     vina = {}
     if vina_log.exists():
         vina = {r["id"]: r["best"] for r in map(json.loads, vina_log.read_text().splitlines())}
-    base = dict(presets.PRESETS[args.preset])
+    base = presets.PRESETS[args.preset]
     rows = []
     tmp = pathlib.Path(tempfile.mkdtemp())
     for cid in args.ids.split(","):
@@ -78,9 +78,9 @@ def main() -> None:
         lig = args.work / "redock42" / cid / "ligand_rand.pdbqt"
         record = prepare_record(next(iter_records(str(lig))), PrepOptions())
         for name, patch in variants:
-            presets.PRESETS[args.preset] = {**base, **patch}
-            opts = engine.SearchOptions(preset=args.preset, seed=0)
-            ctx = engine.make_context(receptor, box, opts, cache_dir=str(args.work / "cache"))
+            presets.PRESETS[args.preset] = dataclasses.replace(base, **patch)
+            opts = presets.SearchOptions(preset=args.preset, seed=0)
+            ctx = context.make_context(receptor, box, opts, cache_dir=str(args.work / "cache"))
             engine.dock_ligands(ctx, [record])  # compile (seed 0, not reported)
             for seed in seeds:
                 ctx = dataclasses.replace(ctx, options=dataclasses.replace(ctx.options, seed=seed))

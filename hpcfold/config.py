@@ -19,17 +19,21 @@ from typing import Any
 
 import yaml
 
-from hpcfold import scoring
-from hpcfold.errors import UserError, cut, shorten
+from hpcfold.dock.presets import SearchOptions
+from hpcfold.errors import OptionError, UserError, cut, shorten
 
 # A config is a few dozen values; anchors and aliases may share sections, but a document that
 # expands to more values than this is an alias bomb ("billion laughs": 570 bytes -> 10^9).
 MAX_YAML_VALUES = 100_000
-# ``hpcfold.dock.presets.PRESETS``' names, here so that rank 0 checks a config without importing
-# JAX (tests/test_config.py checks that the two agree).
-PRESET_NAMES = ("fast", "balanced", "thorough")
 PATH = {"path": True}  # field metadata: a path, resolved against the config file's directory
-INTERNAL = {"internal": True}  # field metadata: filled by the loader, not a user key
+# field metadata: not a user key (filled by the loader, or set from Python only:
+# ``hpcfold.dock.presets.NOT_IN_CONFIG``); the loader leaves such a field at its default
+INTERNAL = {"internal": True}
+
+
+def _user_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of a section that are config keys (not ``INTERNAL``)."""
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,52 +80,6 @@ class BoxConfig:
                                 f"{list(self.size)}")  # fmt: skip
         if self.autobox_add < 0:
             raise UserError(f"{where}.autobox_add must be >= 0")
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchConfig:
-    """Docking search settings, passed to ``hpcfold.dock.engine.SearchOptions``.
-
-    Attributes:
-        preset: search preset name (see ``hpcfold.dock.engine.PRESETS``, e.g. ``fast``,
-            ``balanced``); the other ``null`` settings take the preset's value.
-        exhaustiveness: independent Monte-Carlo chains per ligand (null = preset's).
-        n_steps: Monte-Carlo steps per chain (null = preset's).
-        seed: random seed; each ligand's stream is derived from (seed, ligand id), so results do
-            not depend on ranks or chunking.
-        scoring: scoring function, a name in ``hpcfold.scoring.NAMES``.
-        num_modes: poses kept per ligand.
-        energy_range: keep poses within this many kcal/mol of the best one.
-        min_rmsd: poses closer than this RMSD (Angstrom) to a better one are dropped.
-    """
-
-    preset: str = "balanced"
-    exhaustiveness: int | None = None
-    n_steps: int | None = None
-    seed: int = 0
-    scoring: str = "vina"
-    num_modes: int = 9
-    energy_range: float = 3.0
-    min_rmsd: float = 1.0
-
-    def _check(self, where: str) -> None:
-        if self.preset not in PRESET_NAMES:
-            raise UserError(f"{where}.preset must be one of {', '.join(PRESET_NAMES)}, got "
-                            f"{shorten(self.preset)}")  # fmt: skip
-        if self.scoring not in scoring.NAMES:
-            raise UserError(f"{where}.scoring must be one of {', '.join(scoring.NAMES)}, "
-                            f"got {shorten(self.scoring)}")  # fmt: skip
-        for name in ("exhaustiveness", "n_steps", "num_modes"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"{where}.{name} must be >= 1, got {value}")
-        for name in ("energy_range", "min_rmsd"):
-            if not getattr(self, name) >= 0:
-                raise UserError(f"{where}.{name} must be >= 0, got {getattr(self, name)}")
-
-    def options_dict(self) -> dict[str, Any]:
-        """Keyword arguments for ``SearchOptions``."""
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +166,8 @@ class ScreenConfig:
             next to ``output``. Built (MPI-parallel, resumable) from ``ligands`` when missing.
         output: results store (HDF5); rerunning the same config resumes it.
         chunk_size: ligands handed to a rank at a time (results do not depend on it).
-        search: docking search (section, see ``SearchConfig``).
+        search: docking search (section, see ``hpcfold.dock.presets.SearchOptions``: the one
+            model of a search's settings, which checks them).
         device: device binding (section, see ``DeviceConfig``).
         prep: ligand preparation (section, see ``PrepConfig``).
         progress_interval: seconds between progress log lines when stderr is not a terminal.
@@ -233,7 +192,7 @@ class ScreenConfig:
     ligands: tuple[str, ...] = dataclasses.field(default=(), metadata=PATH)
     features: str | None = dataclasses.field(default=None, metadata=PATH)
     chunk_size: int = 32
-    search: SearchConfig = SearchConfig()
+    search: SearchOptions = SearchOptions()
     device: DeviceConfig = DeviceConfig()
     prep: PrepConfig = PrepConfig()
     progress_interval: float = 10.0
@@ -282,9 +241,7 @@ def config_keys(cls: type = ScreenConfig, prefix: str = "") -> list[str]:
     """All user keys, dotted (``search.preset``), for docs checks."""
     keys = []
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("internal"):
-            continue
+    for f in _user_fields(cls):
         keys.append(prefix + f.name)
         if dataclasses.is_dataclass(hints[f.name]):
             keys.extend(config_keys(hints[f.name], prefix + f.name + "."))
@@ -353,7 +310,7 @@ def _build(cls: type, data: Any, where: str, base: str, path: str):
     if not isinstance(data, dict):
         raise UserError(f"{path}: {label} must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    fields = {f.name: f for f in _user_fields(cls)}
     for key in data:
         if key not in fields:
             raise UserError(
@@ -368,8 +325,12 @@ def _build(cls: type, data: Any, where: str, base: str, path: str):
                 raise UserError(f"{path}: missing required key '{key}'")
             continue
         kwargs[name] = _convert(hints[name], data[name], key, base, path, f.metadata.get("path"))
-    obj = cls(**kwargs)
-    obj._check(where or "config")
+    try:
+        obj = cls(**kwargs)
+    except OptionError as exc:  # a section that checks itself (SearchOptions) names the key alone
+        raise exc.named(f"{where}.{exc.key}") from None
+    if hasattr(obj, "_check"):
+        obj._check(where or "config")
     return obj
 
 

@@ -40,3 +40,21 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.message + (f"; {self.fix}" if self.fix else "")
+
+
+class OptionError(UserError, ValueError):
+    """A bad value of one named setting of a model that checks itself (``SearchOptions``).
+
+    ``key`` is the setting's field name (``exhaustiveness``), ``problem`` what is wrong with
+    its value (``must be >= 1, got 0``); the message is ``NAME PROBLEM``. Each front end keeps
+    the problem's words and names the setting its own way (``named``): ``search.exhaustiveness``
+    in a screen config, ``--exhaustiveness`` on the command line, the keyword in Python. A
+    ValueError too, as every bad value the engine refuses."""
+
+    def __init__(self, key: str, problem: str, name: str | None = None):
+        super().__init__(f"{name or key} {problem}")
+        self.key, self.problem = key, problem
+
+    def named(self, name: str) -> OptionError:
+        """The same error with the setting called ``name``."""
+        return OptionError(self.key, self.problem, name)

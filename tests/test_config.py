@@ -56,7 +56,7 @@ progress_interval: 1
 """  # fmt: skip
     cfg = load_screen_config(write(tmp_path, text))
     assert cfg.box.vina_config == str(tmp_path / "box.txt") and cfg.features == "/abs/lib.h5"
-    assert cfg.search.options_dict() == {
+    assert cfg.search.config_dict() == {
         "preset": "fast", "exhaustiveness": 4, "n_steps": 10, "seed": 7, "scoring": "vinardo",
         "num_modes": 3, "energy_range": 2.0, "min_rmsd": 1.5}  # fmt: skip
     assert cfg.device.compile_cache == str(tmp_path / "sub" / "cache")
@@ -138,7 +138,7 @@ def test_every_key_is_documented_in_its_docstring():
 
     for key in keys:
         section, _, name = key.rpartition(".")
-        cls = {"": mod.ScreenConfig, "box": mod.BoxConfig, "search": mod.SearchConfig,
+        cls = {"": mod.ScreenConfig, "box": mod.BoxConfig, "search": mod.SearchOptions,
                "device": mod.DeviceConfig, "prep": mod.PrepConfig}[section]  # fmt: skip
         assert f"{name}:" in cls.__doc__, key
 
@@ -177,11 +177,18 @@ def test_unknown_preset_is_refused_by_the_loader(tmp_path):
         load_screen_config(write(tmp_path, MINIMAL + "search: {preset: turbo}\n"))
 
 
-def test_preset_names_match_the_engine():
-    from hpcfold.config import PRESET_NAMES
-    from hpcfold.dock.presets import PRESETS
+def test_search_section_is_the_search_options_model():
+    """The ``search:`` section is ``SearchOptions`` itself: its keys, defaults and preset
+    names come from hpcfold.dock.presets, none is kept in hpcfold.config."""
+    import hpcfold.config as mod
+    from hpcfold.dock.presets import DEFAULT_PRESET, SearchOptions
 
-    assert PRESET_NAMES == tuple(PRESETS)
+    assert mod.ScreenConfig.__dataclass_fields__["search"].default == SearchOptions()
+    assert SearchOptions().preset == DEFAULT_PRESET
+    assert not hasattr(mod, "PRESET_NAMES")
+    assert [k for k in mod.config_keys() if k.startswith("search.")] == [
+        f"search.{k}" for k in SearchOptions().config_dict()
+    ]
 
 
 BOMB = "".join(

@@ -145,7 +145,7 @@ def test_dock_refuses_a_nan_receptor_before_docking(corpus, capsys):
 # ------------------------------------------------------------------------------ options
 OPTIONS = [
     (["--energy_range", "nan"], "--energy-range"), (["--energy_range", "-3"], "--energy-range"),
-    (["--energy-range", "inf"], "--energy-range"), (["--min_rmsd", "nan"], "min_rmsd"),
+    (["--energy-range", "inf"], "--energy-range"), (["--min_rmsd", "nan"], "--min-rmsd"),
     (["--center_x", "nan"], "--center_x"), (["--size_y", "inf"], "--size_y"),
     (["--size_z", "0"], "box size must be positive"), (["--size_x", "-5"], "positive"),
     (["--size_x", "1000", "--size_y", "1000", "--size_z", "1000"], "GiB for its grid maps"),

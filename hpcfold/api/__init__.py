@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 import sys
 
-from hpcfold import scoring as scoring_registry
 from hpcfold.api.inputs import load_receptor, make_box, prepare_ligands, read_poses
 from hpcfold.api.outputs import POSE_TAGS, pose_tags, rmsd_to_best, to_mol, write_sdf
 from hpcfold.api.scoring import ScoringFunction, score_records, scoring_function
+from hpcfold.dock.presets import SearchOptions
 from hpcfold.errors import UserError
 from hpcfold.types import Box, Failure, LigandRecord
 
@@ -34,39 +34,47 @@ __all__ = ["POSE_TAGS", "Docker", "ScoringFunction", "dock", "load_receptor", "m
 
 class Docker:
     """Docking and scoring into one receptor box (Vina's ``Vina`` object: receptor, maps and
-    options held once, then any number of ligands). Options as ``hpcfold dock``'s flags:
-    ``exhaustiveness`` is Vina's (8 = the preset's effort; E scales the chains by E/8);
+    options held once, then any number of ligands). Search settings as ``hpcfold dock``'s
+    flags, None = the default of ``SearchOptions`` (``hpcfold.dock.presets``), which checks
+    them: ``exhaustiveness`` is Vina's (8 = the preset's effort; E scales the chains by E/8);
     ``cpu``: worker processes for ``dock`` (0 = every core; poses are the same for any count);
-    ``progress``: a bar on stderr (None: when stderr is a terminal)."""
+    ``progress``: a bar on stderr (None: when stderr is a terminal). ``Docker.with_options``
+    takes a ready ``SearchOptions``."""
 
     def __init__(self, receptor, box: Box, *, preset: str | None = None,
-                 exhaustiveness: int | None = None, n_steps: int | None = None, seed: int = 0,
-                 num_modes: int = 9, energy_range: float = 3.0, min_rmsd: float = 1.0,
-                 scoring: str = "vina", weights: dict | None = None,
+                 exhaustiveness: int | None = None, n_steps: int | None = None,
+                 seed: int | None = None, num_modes: int | None = None,
+                 energy_range: float | None = None, min_rmsd: float | None = None,
+                 scoring: str | None = None, weights: dict | None = None,
                  cache_dir: str | None = None, cpu: int = 1, progress: bool | None = None):  # fmt: skip
-        from hpcfold.dock import engine
-
         if isinstance(receptor, str | os.PathLike):
             receptor = load_receptor(receptor)
-        kw = {} if preset is None else {"preset": preset}
-        if preset is not None and preset not in engine.PRESETS:
-            raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(engine.PRESETS)}")
-        if scoring not in scoring_registry.NAMES:
-            raise UserError(
-                f"scoring must be one of {', '.join(scoring_registry.NAMES)}, got {scoring!r}"
-            )
-        for name, val in (("exhaustiveness", exhaustiveness), ("n_steps", n_steps),
-                          ("num_modes", num_modes)):  # fmt: skip
-            if val is not None and val < 1:
-                raise UserError(f"{name} must be >= 1, got {val}")
+        given = {"preset": preset, "exhaustiveness": exhaustiveness, "n_steps": n_steps,
+                 "seed": seed, "num_modes": num_modes, "energy_range": energy_range,
+                 "min_rmsd": min_rmsd, "scoring": scoring, "weights": weights}  # fmt: skip
+        options = SearchOptions(**{k: v for k, v in given.items() if v is not None})
+        self._setup(receptor, box, options, cache_dir, cpu, progress)
+
+    @classmethod
+    def with_options(cls, receptor, box: Box, options: SearchOptions, *,
+                     cache_dir: str | None = None, cpu: int = 1,
+                     progress: bool | None = None) -> Docker:  # fmt: skip
+        """A Docker for ready, checked ``options`` (what ``hpcfold dock`` builds from its flags
+        before it reads any input)."""
+        if isinstance(receptor, str | os.PathLike):
+            receptor = load_receptor(receptor)
+        self = cls.__new__(cls)
+        self._setup(receptor, box, options, cache_dir, cpu, progress)
+        return self
+
+    def _setup(self, receptor, box, options, cache_dir, cpu, progress) -> None:
+        from hpcfold.dock.context import default_cache_dir  # JAX: not when the API is imported
+
         if cpu < 0:
             raise UserError(f"cpu must be >= 0 (0 = every core), got {cpu}")
         self.receptor, self.box, self.cpu, self.progress = receptor, box, cpu, progress
-        self.cache_dir = cache_dir or engine.default_cache_dir()
-        self.options = engine.SearchOptions(
-            exhaustiveness=exhaustiveness, n_steps=n_steps, seed=seed, num_modes=num_modes,
-            energy_range=energy_range, min_rmsd=min_rmsd, scoring=scoring, weights=weights, **kw,
-        )  # fmt: skip
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.options = options
         self._ctx = None
         self.compiled_groups: set = set()  # (bucket index, glue) kernels this ctx has run
 
@@ -74,10 +82,10 @@ class Docker:
     def ctx(self):
         """The engine's DockContext (grids and kernels), built on first use."""
         if self._ctx is None:
-            from hpcfold.dock import engine
+            from hpcfold.dock import context
 
             try:
-                self._ctx = engine.make_context(
+                self._ctx = context.make_context(
                     self.receptor, self.box, self.options, cache_dir=self.cache_dir
                 )
             except ValueError as exc:
@@ -111,9 +119,9 @@ class Docker:
         each pose of ``ligands`` (Mols with 3D coordinates, SDF or PDBQT files) -> per pose a
         Mol with properties hpcfold_affinity, _inter, _intra and the terms, or a Failure."""
         from hpcfold.commands.dock_worker import compile_dir
-        from hpcfold.dock import engine
+        from hpcfold.dock import context
 
-        engine.enable_compilation_cache(compile_dir(self.options, self.cache_dir))
+        context.enable_compilation_cache(compile_dir(self.options, self.cache_dir))
         items = prepare_ligands(ligands, keep_coords=True)
         ok = [it for it in items if isinstance(it, LigandRecord)]
         rows, coords = score_records(

@@ -16,12 +16,12 @@ def score_records(
     records, receptor, box, scoring="vina", weights=None, local_only=False, cache_dir=None
 ):
     """Vina's score on explicit receptor atoms of LigandRecords at their coordinates
-    (``local_only``: minimised first, ``optimize.local_only``). Returns (rows, coords): per
+    (``local_only``: minimised first, ``dock.local.local_only``). Returns (rows, coords): per
     record a dict of floats (affinity, inter, intra, TERMS) and its (n, 3) final coordinates."""
     import jax
 
     from hpcfold.boxes import box_bounds
-    from hpcfold.dock import batch, grids, kinematics, optimize, tables
+    from hpcfold.dock import batch, grids, kinematics, local, tables
 
     params = tables.make_params(scoring, weights)
     tb = tables.build_tables(params)
@@ -30,14 +30,14 @@ def score_records(
     lo, hi, _ = box_bounds(box)
     if local_only:
         poses = jax.vmap(kinematics.identity_pose)(lig)
-        steps = optimize.default_max_steps(lig.n_atoms)
+        steps = local.default_max_steps(lig.n_atoms)
         grid = grids.cached_grid(receptor, box, params, cache_dir)
-        _, coords = optimize.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
+        _, coords = local.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
         coords_lo = None
     else:  # the file's 3-decimal coordinates, split for double-like distances
         coords, coords_lo = batch.split_coords(lig.coords)
     aff, inter, intra, terms = (
-        np.asarray(a) for a in optimize.score_poses(coords, lig, rec, tb, lo, hi, coords_lo)
+        np.asarray(a) for a in local.score_poses(coords, lig, rec, tb, lo, hi, coords_lo)
     )
     coords = np.asarray(coords)
     rows = []

@@ -31,7 +31,8 @@ from hpcfold.commands.vina_options import (
     require,
     resolve_box,
 )
-from hpcfold.errors import UserError
+from hpcfold.dock.presets import DEFAULT_PRESET, PRESETS, SearchOptions
+from hpcfold.errors import OptionError, UserError
 from hpcfold.types import DockResult, Failure
 
 HELP = "dock a few ligands into one receptor (Vina conventions)"
@@ -59,8 +60,11 @@ WHY_IGNORED = {
     "no_refine": "hpcfold always refines the poses on explicit receptor atoms",
 }
 CONFIG_IGNORED = tuple(UNUSED)
-DEFAULTS = {"seed": 0, "num_modes": 9, "energy_range": 3.0, "min_rmsd": 1.0, "scoring": "vina",
-            "cpu": 0}  # fmt: skip
+# scoring also for --score_only (hpcfold score); unset search settings: SearchOptions' defaults
+DEFAULTS = {"scoring": scoring.DEFAULT, "cpu": 0}
+# The flags (and Vina config keys) that are search settings, as in a screen config's ``search``
+# section; ``search_options`` has ``SearchOptions`` check them.
+SEARCH_KEYS = tuple(SearchOptions().config_dict())
 
 
 def add_arguments(p) -> None:
@@ -82,7 +86,8 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--autobox-add", "--autobox_add", type=float, default=4.0,
                    help="A added on every side (4)")  # fmt: skip
-    p.add_argument("--preset", default=None, help="fast | balanced (default) | thorough")
+    p.add_argument("--preset", default=None, help=" | ".join(
+        f"{n} (default)" if n == DEFAULT_PRESET else n for n in PRESETS))  # fmt: skip
     p.add_argument("--exhaustiveness", type=int,
                    help="Vina's: effort relative to 8, the preset's (chains x E/8)")  # fmt: skip
     p.add_argument("--cpu", type=int,
@@ -115,8 +120,9 @@ def add_arguments(p) -> None:
 def apply_config(args) -> dict[str, float]:
     """Fill ``args`` from ``--config`` (Vina's keys, see ``CONFIG_USED``) where the command line
     left an option unset, then the defaults; check the required ones. Returns the config's box
-    values (``BOX_KEYS`` present). Raises UserError for an unsupported or unknown key, a bad
-    value or a missing receptor / ligand / out."""
+    values (``BOX_KEYS`` present) and sets ``args.search_options`` (``search_options``).
+    Raises UserError for an unsupported or unknown key, a bad value or a missing receptor /
+    ligand / out."""
     from hpcfold.commands.vina_options import apply_vina_config
 
     for key in UNUSED:
@@ -136,8 +142,7 @@ def apply_config(args) -> dict[str, float]:
     for key, val in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, val)
-    if not args.min_rmsd >= 0:
-        raise UserError(f"min_rmsd must be >= 0, got {args.min_rmsd}")
+    args.search_options = search_options(args)
     if args.cpu < 0:
         raise UserError(f"--cpu must be >= 0 (0 = every core), got {args.cpu}")
     if args.score_only or args.local_only:  # Vina's modes without a search: hpcfold score
@@ -155,6 +160,17 @@ def apply_config(args) -> dict[str, float]:
         print(f"writing to {args.out} (--out not given)", file=sys.stderr)
     require(args, ("receptor", "batch") if args.batch else ("receptor", "ligand", "out"))
     return box
+
+
+def search_options(args) -> SearchOptions:
+    """The search settings of the command line and the Vina config file (``SEARCH_KEYS``;
+    unset: the defaults of ``SearchOptions``, which checks them). Raises UserError naming the
+    flag."""
+    given = {k: getattr(args, k) for k in SEARCH_KEYS if getattr(args, k, None) is not None}
+    try:
+        return SearchOptions(**given)
+    except OptionError as exc:
+        raise exc.named(f"--{exc.key.replace('_', '-')}") from None
 
 
 def _out_name(path: str, folder: str | None = None) -> str:
@@ -258,14 +274,6 @@ def main(args) -> int:
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise UserError(f"cannot write the output to {folder}: not a writable folder "
                             "(give --out elsewhere)")  # fmt: skip
-    from hpcfold.dock.presets import PRESETS
-
-    if args.preset is not None and args.preset not in PRESETS:
-        raise UserError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
-    for name in ("exhaustiveness", "n_steps", "num_modes"):
-        val = getattr(args, name)
-        if val is not None and val < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     receptor = api.load_receptor(args.receptor)
     box = resolve_box(args, config_box)
     warning = volume_warning(box, "a box around the binding site (--autobox-ligand) or "
@@ -275,12 +283,8 @@ def main(args) -> int:
     per_file = [read_ligands([f]) for f in files]
     items = [it for group in per_file for it in group]
     out_of = [o for o, group in zip(outs, per_file, strict=True) for _ in group]
-    docker = api.Docker(
-        receptor, box, preset=args.preset, exhaustiveness=args.exhaustiveness,
-        n_steps=args.n_steps, seed=args.seed, num_modes=args.num_modes,
-        energy_range=args.energy_range, min_rmsd=args.min_rmsd, scoring=args.scoring,
-        cache_dir=args.cache_dir, cpu=args.cpu, progress=True,
-    )  # fmt: skip
+    docker = api.Docker.with_options(receptor, box, args.search_options,
+                                     cache_dir=args.cache_dir, cpu=args.cpu, progress=True)  # fmt: skip
     docked = docker.dock_records(items)
     from hpcfold.report.writers import open_writer
 

@@ -36,6 +36,7 @@ import tempfile
 
 import numpy as np
 
+from hpcfold.dock.presets import SearchOptions
 from hpcfold.mpi.progress import Progress
 from hpcfold.types import (
     Box,
@@ -48,8 +49,6 @@ from hpcfold.types import (
     has_glue,
 )
 
-_OPTION_KEYS = ("preset", "exhaustiveness", "n_steps", "seed", "num_modes", "energy_range",
-                "min_rmsd", "scoring", "weights", "batch_size", "compile_cache")  # fmt: skip
 _COMPILED_KEYS = ("preset", "exhaustiveness", "n_steps", "scoring", "weights", "batch_size")
 
 
@@ -78,8 +77,7 @@ def write_job(path: str, receptor: ReceptorRecord, box: Box, options, cache_dir:
               records: list[LigandRecord]) -> None:  # fmt: skip
     """Everything a worker needs, as numpy arrays (``records``: r<j>_<field>)."""
     arrays: dict = {"box": np.array([*box.center, *box.size], np.float64),
-                    "options": np.asarray(json.dumps({k: getattr(options, k)
-                                                      for k in _OPTION_KEYS})),
+                    "options": np.asarray(json.dumps(dataclasses.asdict(options))),
                     "cache_dir": np.asarray(cache_dir), "n": np.asarray(len(records))}  # fmt: skip
     _put(arrays, "rec_", receptor)
     for j, r in enumerate(records):
@@ -380,16 +378,16 @@ def main(argv: list[str]) -> int:
             os.sched_setaffinity(0, {int(core)})
         except OSError:
             pass  # a core outside this process's set: run unpinned
-    from hpcfold.dock import engine
+    from hpcfold.dock import context, engine  # JAX, after the worker is pinned to its core
 
     with np.load(os.path.join(jobdir, "job.npz"), allow_pickle=False) as z:
         c = z["box"]
         box = Box(tuple(float(v) for v in c[:3]), tuple(float(v) for v in c[3:]))
-        options = engine.SearchOptions(**json.loads(str(z["options"])))
+        options = SearchOptions(**json.loads(str(z["options"])))
         cache_dir = str(z["cache_dir"])
         receptor = _get(z, "rec_", ReceptorRecord)
         records = [_get(z, f"r{j}_", LigandRecord) for j in range(int(z["n"]))]
-    ctx = engine.make_context(receptor, box, options, cache_dir=cache_dir)
+    ctx = context.make_context(receptor, box, options, cache_dir=cache_dir)
     die = os.environ.get("HPCFOLD_TEST_DOCK_WORKER_DIE", "")
     for line in sys.stdin:
         if not line.strip():

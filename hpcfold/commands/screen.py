@@ -158,18 +158,18 @@ def _kernel_factory(cfg: ScreenConfig, box: Box, bind):
         if null_kernel.enabled():  # benchmarks/tests of the data path: no JAX at all
             return null_kernel.dock_null, "null"
         from hpcfold.chem.receptor import read_receptor
-        from hpcfold.dock import engine
+        from hpcfold.dock import context, engine
 
         device = binding_mod.finish_binding(bind, cfg.device)  # warns on a GPU fallback
         receptor = read_receptor(cfg.receptor)
+        options = cfg.search  # checked when the config was loaded
         try:
-            options = engine.SearchOptions(**cfg.search.options_dict())
-            ctx = engine.make_context(receptor, box, options, cache_dir=cfg.device.compile_cache)
-        except ValueError as exc:  # unknown preset, bad scoring
+            ctx = context.make_context(receptor, box, options, cache_dir=cfg.device.compile_cache)
+        except ValueError as exc:  # a value the engine refuses
             raise UserError(f"search: {exc}") from None
         from hpcfold.commands.dock_worker import announcing  # the compile notice, logged
 
-        cache = cfg.device.compile_cache or engine.default_cache_dir()
+        cache = cfg.device.compile_cache or context.default_cache_dir()
         return announcing(functools.partial(engine.dock_ligands, ctx), options, cache,
                           LOG.info), device  # fmt: skip
 
@@ -215,7 +215,7 @@ def _rank0(comm, cfg: ScreenConfig, bind) -> int:
         "receptor_sha256": _sha256(cfg.receptor),
         "features": cfg.features_path,
         "box": {"center": list(box.center), "size": list(box.size)},
-        "search": cfg.search.options_dict(),
+        "search": cfg.search.config_dict(),
         "chunk_size": cfg.chunk_size,
         "n_ranks": size,
         "engine": "null" if null_kernel.enabled() else "hpcfold",

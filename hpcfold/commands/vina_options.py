@@ -28,10 +28,10 @@ from hpcfold.types import Box
 
 __all__ = ["BOX_KEYS", "VINA_UNUSED", "apply_vina_config", "check_numbers", "parse_bool",
            "require", "resolve_box"]  # fmt: skip
-# Number options and the least value each may take (all must be finite). A NaN energy_range
-# kept no pose (an IndexError after the whole docking), a NaN weight makes every energy NaN.
-_RANGES = (("energy_range", 0), ("min_rmsd", 0), ("autobox_add", 0), ("exhaustiveness", 1),
-           ("n_steps", 1), ("num_modes", 1))  # fmt: skip
+# Number options and the least value each may take (all must be finite). A NaN weight makes
+# every energy NaN. The search settings (energy_range, exhaustiveness, ...) are checked by
+# ``hpcfold.dock.presets.SearchOptions`` (``hpcfold dock``'s ``search_options``).
+_RANGES = (("autobox_add", 0),)
 _FINITE = ("center", "size", *BOX_KEYS, "weight_gauss1", "weight_gauss2", "weight_repulsion",
            "weight_hydrophobic", "weight_hydrogen", "weight_rot")  # fmt: skip
 # Vina options no hpcfold command has a use for, with their argument types (None: a switch).

@@ -20,47 +20,39 @@ other ligands of its batch.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
+from hpcfold.dock import energy as _energy
 from hpcfold.dock.kinematics import (
     apply_change,
+    pose_to_coords,
     quat_mul,
     quat_normalize,
     rotvec_to_quat,
     tangent_grad,
 )
 from hpcfold.dock.optimize import bfgs_batched, pose_increment
+from hpcfold.dock.presets import SearchParams
 
 BIG = 1e30  # "no energy yet": finite, so Metropolis arithmetic stays NaN-free
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchParams:
-    """Effort knobs of one search (static: they fix the compiled program).
-
-    n_chains: independent Monte-Carlo chains per ligand (Vina's exhaustiveness).
-    n_steps: Monte-Carlo steps per chain.
-    opt_iters: BFGS iterations per local optimisation during the chain.
-    final_iters: BFGS iterations re-optimising each chain's best pose with ``final_caps``.
-    restart_every / restart_frac: see ``search_ligand``.
-    """
-
-    n_chains: int = 32
-    n_steps: int = 40
-    opt_iters: int = 12
-    final_iters: int = 30
-    temperature: float = 1.2
-    mc_caps: tuple[float, float] = (10.0, 1.5)  # Vina's hunt_cap: (intra v, inter v)
-    final_caps: tuple[float, float] = (1000.0, 1000.0)  # Vina's authentic_v
-    pos_amplitude: float = 2.0  # A, Vina's mutation amplitude
-    ls_trials: int = 10  # line-search halvings per BFGS step (Vina: 10)
-    ls_shrink: bool = False  # a failed line search stays and shrinks H (``optimize.bfgs``)
-    restart_every: int = 0  # MC steps between elitist restarts (0: independent chains)
-    restart_frac: float = 0.5  # share of chains restarted from the best ones (<= 0.5)
+def search_energy(pose, data, caps, *, name: str, weights: tuple):
+    """Monte-Carlo energy (kcal/mol, not divided by 1 + w N_rot), per pose: the reference
+    definition of what the search minimises (``kernel.energy_batch`` computes it for all chains
+    at once, and tests/dock/test_kernel.py checks the two agree): grid inter + analytic intra
+    (``energy.intra_analytic``: no table gathers) + flexible-macrocycle glue
+    (``energy.glue_energy``, capped like intra), caps = (intra v, inter v). pose (7+T,);
+    data = (LigandArrays, Grid, IntraPairs of the ligand); name, weights: the scoring function
+    and its weights (static Python values, bound with ``functools.partial``)."""
+    lig, grid, pairs = data
+    xyz = pose_to_coords(pose, lig)
+    e_intra = _energy.intra_analytic(xyz, lig, name, weights, caps[0], pairs)
+    e_intra = e_intra + _energy.glue_energy(xyz, lig, caps[0])
+    return _energy.inter_grid(xyz, lig, grid, caps[1]) + e_intra
 
 
 # --------------------------------------------------------------------------------------------

@@ -271,12 +271,15 @@ def test_exhaustiveness_8_is_the_preset_bit_for_bit(inputs, capsys):
     by E/8."""
     from hpcfold.dock import presets
 
+    def params(**kw):
+        return presets.SearchOptions(**kw).params
+
     for name in presets.PRESETS:
-        assert presets.resolve(name, 8, None) == presets.resolve(name, None, None)
-    chains = {e: presets.resolve("fast", e, None)[0].n_chains for e in (1, 3, 4, 16)}
+        assert params(preset=name, exhaustiveness=8) == presets.PRESETS[name] == params(preset=name)
+    chains = {e: params(preset="fast", exhaustiveness=e).n_chains for e in (1, 3, 4, 16)}
     assert chains == {1: 8, 3: 24, 4: 32, 16: 128}
-    assert presets.resolve("thorough", 1, None)[0].n_chains == 32
-    assert presets.resolve("fast", 1, None)[0].n_steps == presets.PRESETS["fast"]["n_steps"]
+    assert params(preset="thorough", exhaustiveness=1).n_chains == 32
+    assert params(preset="fast", exhaustiveness=1).n_steps == presets.PRESETS["fast"].n_steps
     d, tmp, smi, cache = inputs
     texts = []
     for extra in ([], ["--exhaustiveness", "8"]):

@@ -22,7 +22,7 @@ def _same(a, b) -> None:
 
 def test_job_round_trip_without_pickle(tmp_path, shared_data):
     from hpcfold import api
-    from hpcfold.dock.engine import SearchOptions
+    from hpcfold.dock.presets import SearchOptions
 
     items = api.prepare_ligands(["CC(=O)Nc1ccc(O)cc1 paracetamol", "OC(=O)c1ccccc1 benzoic"])
     rec = api.load_receptor(shared_data / "redock42" / "1hnn" / "receptor.pdbqt")
@@ -54,7 +54,7 @@ def test_worker_counts(monkeypatch):
 
 def test_compile_notice_once_per_kernel_group(tmp_path):
     from hpcfold import api
-    from hpcfold.dock.engine import SearchOptions
+    from hpcfold.dock.presets import SearchOptions
 
     items = api.prepare_ligands(["CCO a", "CCCO b", "c1ccccc1CCCCCCCCCCCCCCCC(=O)O c"])
     calls, said = [], []

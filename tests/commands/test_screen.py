@@ -122,7 +122,7 @@ def test_resume_with_other_search_settings_is_refused(tmp_path, shared_data):
     cfg = load_screen_config(cfg_path)
     box = screen._resolve_box(cfg)
     old = {"box": {"center": list(box.center), "size": list(box.size)},
-           "search": dict(cfg.search.options_dict(), seed=5), "n_ligands": 2}  # fmt: skip
+           "search": dict(cfg.search.config_dict(), seed=5), "n_ligands": 2}  # fmt: skip
     ResultsWriter(str(tmp_path / "out.h5"), old).close()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "hpcfold", "screen", str(cfg_path)]

@@ -10,7 +10,7 @@ import pytest
 from hpcfold.boxes import box_bounds, read_vina_config
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt
 from hpcfold.chem.receptor import read_receptor
-from hpcfold.dock import batch, energy, kinematics, optimize, tables
+from hpcfold.dock import batch, energy, kinematics, local, tables
 from hpcfold.types import BUCKETS, bucket_for
 
 
@@ -27,7 +27,7 @@ def _score(lig_arrays, rec_arrays, box, name="vina"):
     tb = tables.build_tables(tables.make_params(name))
     lo, hi, _ = box_bounds(box)
     x = kinematics.pose_to_coords(kinematics.identity_pose(lig_arrays), lig_arrays)
-    return optimize.score_coords(x, lig_arrays, rec_arrays, tb, lo, hi)
+    return local.score_coords(x, lig_arrays, rec_arrays, tb, lo, hi)
 
 
 def test_checked_numbers_1iep(imatinib):
@@ -106,9 +106,7 @@ def test_1000_random_poses_are_finite(imatinib):
     e, g = jax.jit(jax.vmap(jax.value_and_grad(f)))(poses)
     aff = jax.jit(
         jax.vmap(
-            lambda p: optimize.score_coords(kinematics.pose_to_coords(p, one), one, ra, tb, lo, hi)[
-                0
-            ]
+            lambda p: local.score_coords(kinematics.pose_to_coords(p, one), one, ra, tb, lo, hi)[0]
         )
     )(poses)
     assert np.all(np.isfinite(np.asarray(e))) and np.all(np.isfinite(np.asarray(g)))

@@ -1,4 +1,5 @@
-"""Docking engine on real redock42 inputs with a tiny search (hpcfold.dock.engine).
+"""Docking engine on real redock42 inputs with a tiny search (hpcfold.dock.engine, its context
+and the refinement).
 
 One compilation per bucket (trace counter), bitwise determinism (same seed twice; the same ligand
 in different batches, beside a NaN ligand), the DockResult contract and Failures.
@@ -11,13 +12,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hpcfold.boxes import read_vina_config
+from hpcfold.boxes import box_bounds, read_vina_config
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt
 from hpcfold.chem.receptor import read_receptor
-from hpcfold.dock import engine
+from hpcfold.dock import context, engine, refine
+from hpcfold.dock.batch import FAR
+from hpcfold.dock.presets import PRESETS, SearchOptions
 from hpcfold.types import DockResult, Failure, Reason, bucket_for
 
-OPTS = engine.SearchOptions(
+OPTS = SearchOptions(
     preset="fast", exhaustiveness=4, n_steps=4, num_modes=3, energy_range=3.0, batch_size=2
 )
 
@@ -47,7 +50,7 @@ def setup(shared_data, tmp_path_factory):
 
 def test_batches_traces_and_determinism(setup):
     rec, box, cache, ligs = setup
-    ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    ctx = context.make_context(rec, box, OPTS, cache_dir=cache)
     bucket = bucket_for(ligs["A"].n_atoms, ligs["A"].n_torsions, len(ligs["A"].intra_pairs))
     assert all(
         bucket_for(x.n_atoms, x.n_torsions, len(x.intra_pairs)) == bucket for x in ligs.values()
@@ -64,10 +67,10 @@ def test_batches_traces_and_determinism(setup):
     np.testing.assert_array_equal(a1.coords, a2.coords)  # neighbours never matter
     np.testing.assert_array_equal(a1.affinity, a2.affinity)
 
-    again = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    again = context.make_context(rec, box, OPTS, cache_dir=cache)
     a3 = engine.dock_ligands(again, [ligs["A"]])[0]
     np.testing.assert_array_equal(a1.coords, a3.coords)  # same seed, fresh context
-    other = engine.make_context(rec, box, dataclasses.replace(OPTS, seed=7), cache_dir=cache)
+    other = context.make_context(rec, box, dataclasses.replace(OPTS, seed=7), cache_dir=cache)
     a4 = engine.dock_ligands(other, [ligs["A"]])[0]
     assert not np.array_equal(a1.coords, a4.coords)
 
@@ -76,12 +79,12 @@ def test_restarting_search_is_batch_independent_and_deterministic(setup):
     """The default preset's cross-chain restarts stay inside one ligand: a ligand docks the
     same beside another ligand or alone, and twice with the same seed."""
     rec, box, cache, ligs = setup
-    opts = engine.SearchOptions(exhaustiveness=4, n_steps=6, num_modes=3, batch_size=2)
-    ctx = engine.make_context(rec, box, opts, cache_dir=cache)
+    opts = SearchOptions(exhaustiveness=4, n_steps=6, num_modes=3, batch_size=2)
+    ctx = context.make_context(rec, box, opts, cache_dir=cache)
     assert ctx.search.restart_every and ctx.search.restart_every < 6  # restarts do happen
     pair = engine.dock_ligands(ctx, [ligs["B"], ligs["A"]])
     alone = engine.dock_ligands(ctx, [ligs["A"]])[0]
-    again = engine.dock_ligands(engine.make_context(rec, box, opts, cache_dir=cache), [ligs["A"]])
+    again = engine.dock_ligands(context.make_context(rec, box, opts, cache_dir=cache), [ligs["A"]])
     for res in (pair[1], alone, again[0]):
         assert isinstance(res, DockResult)
         np.testing.assert_array_equal(res.coords, pair[1].coords)
@@ -96,7 +99,7 @@ def test_vmapped_ligands_are_batch_independent(setup, monkeypatch):
     import jax
 
     rec, box, cache, ligs = setup
-    base = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    base = context.make_context(rec, box, OPTS, cache_dir=cache)
     assert base.ligand_lanes == 1  # CPU: one ligand at a time
     ctx = dataclasses.replace(base, ligand_lanes=2)  # shares base's kernel cache: keyed by lanes
     lax_map, lanes_seen = jax.lax.map, []
@@ -121,7 +124,7 @@ def test_vmapped_ligands_are_batch_independent(setup, monkeypatch):
 
 def test_result_contract(setup):
     rec, box, cache, ligs = setup
-    ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    ctx = context.make_context(rec, box, OPTS, cache_dir=cache)
     res = engine.dock_ligands(ctx, [ligs["A"]])[0]
     assert isinstance(res, DockResult)
     m, n = len(res.affinity), ligs["A"].n_atoms
@@ -135,7 +138,7 @@ def test_result_contract(setup):
     w = 1.0 + 0.05846 * ligs["A"].n_rot
     expect = (res.inter + res.intra - res.intra[0]) / w
     np.testing.assert_allclose(res.affinity, expect, atol=2e-3)
-    lo, hi, _ = engine.box_bounds(box)
+    lo, hi, _ = box_bounds(box)
     heavy = res.coords[:, ligs["A"].heavy_index]
     assert np.all(heavy >= lo - 1e-3) and np.all(heavy <= hi + 1e-3)
     assert res.seconds > 0
@@ -143,20 +146,20 @@ def test_result_contract(setup):
 
 def test_failures_and_options(setup):
     rec, box, cache, ligs = setup
-    ctx = engine.make_context(rec, box, OPTS, cache_dir=cache)
+    ctx = context.make_context(rec, box, OPTS, cache_dir=cache)
     huge = dataclasses.replace(
         ligs["A"], lig_id="huge", intra_pairs=np.zeros((70000, 2), np.int32)
     )  # fmt: skip
     out = engine.dock_ligands(ctx, [huge])
     assert isinstance(out[0], Failure) and out[0].reason == Reason.TOO_LARGE
     assert engine.dock_ligands(ctx, []) == []
-    with pytest.raises(ValueError, match="unknown preset"):
-        engine.make_context(rec, box, engine.SearchOptions(preset="nope"), cache_dir=cache)
-    k1 = engine.ligand_key(0, "lig-A")
-    assert k1.dtype == np.uint32 and np.array_equal(k1, engine.ligand_key(0, "lig-A"))
-    assert not np.array_equal(k1, engine.ligand_key(1, "lig-A"))
-    assert not np.array_equal(k1, engine.ligand_key(0, "lig-B"))
-    assert set(engine.PRESETS) == {"fast", "balanced", "thorough"}
+    with pytest.raises(ValueError, match="unknown preset"):  # refused before any context
+        SearchOptions(preset="nope")
+    k1 = context.ligand_key(0, "lig-A")
+    assert k1.dtype == np.uint32 and np.array_equal(k1, context.ligand_key(0, "lig-A"))
+    assert not np.array_equal(k1, context.ligand_key(1, "lig-A"))
+    assert not np.array_equal(k1, context.ligand_key(0, "lig-B"))
+    assert set(PRESETS) == {"fast", "balanced", "thorough"}
 
 
 def test_no_nonfinite_over_200_dude_ligands(shared_data, tmp_path_factory):
@@ -171,10 +174,10 @@ def test_no_nonfinite_over_200_dude_ligands(shared_data, tmp_path_factory):
     items = [prepare_record(r, PrepOptions()) for r in raws]
     records = [r for r in items if not isinstance(r, Failure)]
     assert len(records) >= 190
-    opts = engine.SearchOptions(
+    opts = SearchOptions(
         preset="fast", exhaustiveness=2, n_steps=1, num_modes=1, batch_size=8
     )  # fmt: skip
-    ctx = engine.make_context(
+    ctx = context.make_context(
         read_receptor(str(d / "receptor.pdbqt")), read_vina_config(d / "box.txt"), opts,
         cache_dir=str(tmp_path_factory.getbasetemp() / "hpcfold-cache"),
     )  # fmt: skip
@@ -214,18 +217,18 @@ def test_refinement_neighbours_are_the_receptor_atoms_within_reach(shared_data, 
     n = lig.coords.shape[0]
     xyz = np.concatenate([lig.coords, np.zeros((4, 3))])[None] + rng.normal(0, 3, (5, 1, 3))
     mask = np.arange(n + 4) < n  # 4 padded atoms at the origin must not count
-    got = engine._neighbours(atoms, xyz.astype(np.float32), mask)
+    got = refine.neighbours(atoms, xyz.astype(np.float32), mask)
     rc = np.asarray(atoms.coords, np.float64)
     assert got.coords.shape[1] % 256 == 0 and got.xs.shape == got.coords.shape[:2]
     for r in range(len(xyz)):
         d = np.sqrt(((rc[:, None] - xyz[r, :n].astype(np.float32)) ** 2).sum(-1)).min(axis=1)
-        want = np.flatnonzero(d < engine.REFINE_REACH)
+        want = np.flatnonzero(d < refine.REFINE_REACH)
         real = got.xs[r] >= 0
         assert real.sum() == len(want) > 0
         np.testing.assert_array_equal(got.coords[r][real], rc[want].astype(np.float32))
-        assert np.all(got.coords[r][~real] == engine.batch_far())
+        assert np.all(got.coords[r][~real] == FAR)
     xyz[2, 0] = np.nan  # a non-finite pose has no neighbours and leaves the others as they were
-    nan = engine._neighbours(atoms, xyz.astype(np.float32), mask)
+    nan = refine.neighbours(atoms, xyz.astype(np.float32), mask)
     assert np.all(nan.xs[2] == -1)
     for r in (0, 1, 3, 4):
         np.testing.assert_array_equal(nan.xs[r][nan.xs[r] >= 0], got.xs[r][got.xs[r] >= 0])

@@ -1,4 +1,4 @@
-"""The chains-last search kernel equals the per-chain definition (``engine.search_energy``
+"""The chains-last search kernel equals the per-chain definition (``search.search_energy``
 differentiated by autodiff through the torsion tree): values and tangent gradients, for an
 ordinary ligand, a flexible macrocycle (glue term), padded atoms / torsions / pairs, both
 scoring functions, poses inside and outside the box, and under the search's ``vmap``s."""
@@ -16,7 +16,7 @@ import pytest
 from hpcfold.boxes import box_bounds, read_vina_config
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt
 from hpcfold.chem.receptor import read_receptor
-from hpcfold.dock import batch, engine, grids, kernel, kinematics, tables
+from hpcfold.dock import batch, grids, kernel, kinematics, search, tables
 from hpcfold.types import BUCKETS, bucket_for
 
 MACROCYCLE = pathlib.Path(__file__).resolve().parents[1] / "data" / "macrocycle_fabp4_457642.pdbqt"
@@ -69,7 +69,7 @@ def _reference(poses, lig, grid, caps, name):
     from hpcfold.dock import energy
 
     pairs = energy.intra_pairs(lig, name, w)
-    f = functools.partial(engine.search_energy, name=name, weights=w)
+    f = functools.partial(search.search_energy, name=name, weights=w)
 
     def one(p):
         return kinematics.tangent_grad(lambda r: f(r, (lig, grid, pairs), caps), p)

@@ -10,7 +10,7 @@ import pytest
 from hpcfold.boxes import box_bounds, read_vina_config
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt
 from hpcfold.chem.receptor import read_receptor
-from hpcfold.dock import batch, kinematics, optimize, tables
+from hpcfold.dock import batch, kinematics, local, tables
 from hpcfold.types import BUCKETS
 
 
@@ -83,7 +83,7 @@ def test_gradient_matches_finite_differences(lig, shared_data):
         return jnp.sum(jnp.sin(0.3 * x)) + 0.01 * jnp.sum(x * x)
 
     def phys(p):
-        return optimize.local_energy(p, la, ra, tb, lo, hi)
+        return local.local_energy(p, la, ra, tb, lo, hi)
 
     pose = kinematics.identity_pose(la)
     pose = pose.at[7:].add(0.2)

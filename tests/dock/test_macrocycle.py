@@ -19,7 +19,7 @@ import pytest
 from hpcfold.boxes import box_bounds, read_vina_config
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt, write_pose_pdbqt
 from hpcfold.chem.receptor import read_receptor
-from hpcfold.dock import batch, energy, optimize, tables
+from hpcfold.dock import batch, energy, local, tables
 from hpcfold.types import glue_partners
 
 MACROCYCLE = pathlib.Path(__file__).resolve().parents[1] / "data" / "macrocycle_fabp4_457642.pdbqt"
@@ -96,7 +96,7 @@ def test_score_matches_vina_on_closed_and_opened_ring(fabp4):
     hi_part, lo_part = batch.split_coords(np.stack([r.coords for r in recs]))
     lo, hi, _ = box_bounds(box, 1.0)
     ra = batch.receptor_arrays(read_receptor(rec_path), box)
-    aff, inter, intra, _ = optimize.score_poses(
+    aff, inter, intra, _ = local.score_poses(
         hi_part, lig, ra, tb, lo.astype(np.float32), hi.astype(np.float32), lo_part
     )
     ours = np.stack([np.asarray(aff), np.asarray(inter), np.asarray(intra)], axis=1)
@@ -129,7 +129,10 @@ def test_ligand_arrays_carry_glue_only_for_macrocycles(fabp4, tmp_path):
 
 
 def test_dock_closes_the_ring(fabp4, tmp_path, monkeypatch):
-    from hpcfold.dock.engine import SearchOptions, bucket_for, dock_ligands, make_context
+    from hpcfold.dock.context import make_context
+    from hpcfold.dock.engine import dock_ligands
+    from hpcfold.dock.presets import SearchOptions
+    from hpcfold.types import bucket_for
 
     rec_path, box, lig, _ = fabp4
     # two ligands per kernel call (CPU's default is one), so the two below could share a batch

@@ -11,7 +11,7 @@ from rdkit.Geometry import Point3D
 from hpcfold.boxes import box_bounds, read_vina_config
 from hpcfold.chem.pdbqt import write_pose_pdbqt
 from hpcfold.chem.receptor import read_receptor
-from hpcfold.dock import batch, optimize, tables
+from hpcfold.dock import batch, local, tables
 from hpcfold.types import Box, LigandRecord
 
 vina = pytest.importorskip("vina")
@@ -30,7 +30,7 @@ def _ours(records, rec, box, scoring="vina"):
     lig = batch.pad_to_common(records)
     lo, hi, _ = box_bounds(box)
     ra = batch.receptor_arrays(rec, box, pad_multiple=256)
-    return np.asarray(optimize.score_poses(lig.coords, lig, ra, tb, lo, hi)[0])
+    return np.asarray(local.score_poses(lig.coords, lig, ra, tb, lo, hi)[0])
 
 
 def _vina(texts, rec_path, box, scoring="vina"):
@@ -71,7 +71,7 @@ def _placed(rec: LigandRecord, receptor, box, seed: int) -> Chem.Mol:
     lo, hi, _ = box_bounds(box)
     tb = tables.build_tables(tables.make_params("vina"))
     ra = batch.receptor_arrays(receptor, box, pad_multiple=256)
-    aff = np.asarray(optimize.score_poses(coords, lig, ra, tb, lo, hi)[0])
+    aff = np.asarray(local.score_poses(coords, lig, ra, tb, lo, hi)[0])
     best = moved[int(np.argmin(aff))]
     conf = mol.GetConformer()
     for i, p in enumerate(best):

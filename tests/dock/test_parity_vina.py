@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from hpcfold.dock import batch, grids, kinematics, optimize, tables
+from hpcfold.dock import batch, grids, kinematics, local, tables
 from tests.dock.vina_cases import complexes, make_case, padded
 
 vina = pytest.importorskip("vina")
@@ -55,7 +55,7 @@ def _vina_scores(case, scoring, local=False):
 def _ours(case, tb):
     coords, lig, rec, lo, hi = padded(case, SPACING)
     hi_part, lo_part = batch.split_coords(coords)  # the texts' 3-decimal coordinates, exactly
-    aff, inter, intra, _ = optimize.score_poses(hi_part, lig, rec, tb, lo, hi, lo_part)
+    aff, inter, intra, _ = local.score_poses(hi_part, lig, rec, tb, lo, hi, lo_part)
     return np.stack([np.asarray(aff), np.asarray(inter), np.asarray(intra)], axis=1)
 
 
@@ -101,9 +101,9 @@ def test_local_only_not_worse_than_vina(cases):
         coords, lig, rec, lo, hi = padded(case, 0.375)
         grid = grids.compute_grid(batch.receptor_arrays(case.receptor, case.box), case.box, tb)
         poses = jax.vmap(kinematics.identity_pose)(lig)
-        steps = optimize.default_max_steps(lig.n_atoms)
-        _, xyz = optimize.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
-        aff = np.asarray(optimize.score_poses(xyz, lig, rec, tb, lo, hi)[0])
+        steps = local.default_max_steps(lig.n_atoms)
+        _, xyz = local.local_only(poses, lig, grid, rec, tb, lo, hi, steps)
+        aff = np.asarray(local.score_poses(xyz, lig, rec, tb, lo, hi)[0])
         assert np.all(np.isfinite(aff))
         gaps.append(aff - np.asarray(ref))
         if FULL:

@@ -11,8 +11,9 @@ import pytest
 from hpcfold.boxes import read_vina_config
 from hpcfold.chem.pdbqt import parse_ligand_pdbqt
 from hpcfold.chem.receptor import read_receptor
-from hpcfold.dock import batch, engine, kinematics
+from hpcfold.dock import batch, context, engine, kinematics
 from hpcfold.dock.cluster import sym_rmsd
+from hpcfold.dock.presets import SearchOptions
 from hpcfold.types import DockResult
 
 
@@ -34,9 +35,9 @@ def test_redock_within_2A(shared_data, tmp_path_factory, cid):
     h = xray.heavy_index
     assert np.abs(start.coords - xray.coords).max() > 0.5  # the torsions really moved
     cache = str(tmp_path_factory.getbasetemp() / "hpcfold-cache")
-    ctx = engine.make_context(
+    ctx = context.make_context(
         read_receptor(str(d / "receptor.pdbqt")), read_vina_config(d / "box.txt"),
-        engine.SearchOptions(), cache_dir=cache,
+        SearchOptions(), cache_dir=cache,
     )  # fmt: skip
     res = engine.dock_ligands(ctx, [start])[0]
     assert isinstance(res, DockResult), res

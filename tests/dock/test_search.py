@@ -11,10 +11,11 @@ import pytest
 
 from hpcfold.dock import search
 from hpcfold.dock.optimize import bfgs
+from hpcfold.dock.presets import SearchParams
 
 T_PAD = 4
 TARGET = np.array([1.0, -2.0, 0.5], np.float32)
-PARAMS = search.SearchParams(n_chains=6, n_steps=12, opt_iters=8, final_iters=12)
+PARAMS = SearchParams(n_chains=6, n_steps=12, opt_iters=8, final_iters=12, refine_iters=8)
 LO, HI = jnp.full(3, -4.0), jnp.full(3, 4.0)
 TRACES = {"n": 0}
 

@@ -61,6 +61,6 @@ def test_a_registered_function_reaches_the_cli_and_the_config(monkeypatch):
         choices = next(a.choices for a in p._actions if a.dest == "scoring")
         assert "vina2" in choices
     assert tables.make_params("vina2").resolved_weights == extra.weights
-    config.SearchConfig(scoring="vina2")._check("search")
+    config.SearchOptions(scoring="vina2")  # the config's search section checks itself
     with pytest.raises(Exception, match="vina2"):
-        config.SearchConfig(scoring="nope")._check("search")
+        config.SearchOptions(scoring="nope")
