@@ -119,8 +119,8 @@ class SearchOptions:
     when built (``OptionError`` naming the setting); ``params`` is the resolved effort.
 
     Attributes:
-        preset: search preset name, one of ``hpcfold.dock.presets.PRESETS`` (``fast``,
-            ``balanced``, ``thorough``); ``exhaustiveness`` and ``n_steps`` adjust it.
+        preset: search preset name, a key of ``hpcfold.dock.presets.PRESETS`` (default
+            ``DEFAULT_PRESET``); ``exhaustiveness`` and ``n_steps`` adjust it.
         exhaustiveness: Vina's: the search effort relative to Vina's default 8, the preset's
             ``n_chains * exhaustiveness / 8`` chains (null = the preset's, as 8).
         n_steps: Monte-Carlo steps per chain (null = preset's).
@@ -151,7 +151,7 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         """The one check of every setting. Raises OptionError (a UserError and a ValueError)."""
-        if self.preset not in PRESETS:
+        if not isinstance(self.preset, str) or self.preset not in PRESETS:
             raise OptionError("preset", f"must be one of {', '.join(PRESETS)}: unknown preset "
                               f"{shorten(self.preset)}")  # fmt: skip
         if self.scoring not in scoring.NAMES:
