@@ -163,8 +163,10 @@ class SearchOptions:
                 raise OptionError(key, f"must be >= 1, got {shorten(value)}")
         for key in ("energy_range", "min_rmsd"):
             value = getattr(self, key)
-            if not (math.isfinite(value) and value >= 0):  # a NaN energy_range keeps no pose
-                raise OptionError(key, f"must be a finite number >= 0, got {shorten(value)}")
+            if not math.isfinite(value):  # a NaN energy_range keeps no pose
+                raise OptionError(key, f"must be a finite number, got {shorten(value)}")
+            if value < 0:
+                raise OptionError(key, f"must be >= 0, got {shorten(value)}")
 
     @property
     def params(self) -> SearchParams:
