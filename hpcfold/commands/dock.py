@@ -120,7 +120,8 @@ def add_arguments(p) -> None:
 def apply_config(args) -> dict[str, float]:
     """Fill ``args`` from ``--config`` (Vina's keys, see ``CONFIG_USED``) where the command line
     left an option unset, then the defaults; check the required ones. Returns the config's box
-    values (``BOX_KEYS`` present) and sets ``args.search_options`` (``search_options``).
+    values (``BOX_KEYS`` present) and sets ``args.search_options`` (``search_options``), the
+    search flags to the values in effect.
     Raises UserError for an unsupported or unknown key, a bad value or a missing receptor /
     ligand / out."""
     from hpcfold.commands.vina_options import apply_vina_config
@@ -143,6 +144,8 @@ def apply_config(args) -> dict[str, float]:
         if getattr(args, key) is None:
             setattr(args, key, val)
     args.search_options = search_options(args)
+    for key, val in args.search_options.config_dict().items():  # the settings in effect
+        setattr(args, key, val)
     if args.cpu < 0:
         raise UserError(f"--cpu must be >= 0 (0 = every core), got {args.cpu}")
     if args.score_only or args.local_only:  # Vina's modes without a search: hpcfold score

@@ -218,7 +218,7 @@ def test_vina_spelling_of_the_box_and_config_errors(inputs, capsys):
     err = capsys.readouterr().err
     assert args.min_rmsd == 2.0 and args.cpu == 8 and "ignored spacing" in err
     assert "spacing: hpcfold's grid maps are always Vina's default 0.375 A" in err
-    with pytest.raises(UserError, match="min_rmsd must be >= 0"):
+    with pytest.raises(UserError, match="--min-rmsd must be >= 0"):
         apply_config(_parse([*argv[:6], "--config", str(conf), "--min_rmsd", "-1"]))
     twice = tmp / "twice.conf"
     twice.write_text("seed = 1\nseed = 2\n")
