@@ -75,11 +75,11 @@ PRESETS: dict[str, SearchParams] = {
         ls_shrink=True,
     ),  # fmt: skip
     "balanced": SearchParams(
-        n_chains=64,
+        n_chains=128,
         n_steps=40,
         opt_iters=24,
-        final_iters=100,
-        refine_iters=12,
+        final_iters=200,
+        refine_iters=30,
         ls_trials=3,
         ls_shrink=True,
         restart_every=5,
@@ -93,19 +93,21 @@ PRESETS: dict[str, SearchParams] = {
     ),  # fmt: skip
 }
 DEFAULT_PRESET = "balanced"
-# Why these values (measurements in docs/benchmarks.md, design section). Uni-Dock's lesson holds
-# on CPU too: many short Monte-Carlo chains find Vina's poses at a small fraction of Vina's
-# default effort (8 chains of ~10^4 steps). balanced: flexible ligands need long local
-# optimisation per step (24 BFGS iterations, 100 for each chain's best pose); line searches of
-# at most 3 trials that stay and shrink H when they fail (``ls_shrink``, ``optimize.bfgs``)
-# halve the cost at the same accuracy, since in lockstep every chain pays for the slowest one's
-# trials. At equal numbers of local optimisations, 64 chains x 40 steps whose worst half
-# restarts from the best half's poses every 5 steps (``restart_every``) redock more of the 32
-# smallest redock42 complexes than 128 independent chains x 20 steps (about 20 against 16 of
-# 32): independent short chains rarely reach the deep, narrow basins of larger ligands in large
-# boxes, restarts put the effort there. Islands, fresh restarts, other temperatures, pocket
-# starts and early stopping did not beat it. Its top-1 rate there is ~0.6, +-2 complexes from
-# seed to seed. thorough keeps Vina's line search and independent chains.
+# Why these values (measurements in docs/benchmarks.md, Docking). Uni-Dock's lesson holds on
+# CPU too: many short Monte-Carlo chains find Vina's poses at a small fraction of Vina's default
+# effort (8 chains of ~10^4 steps). balanced: flexible ligands need long local optimisation per
+# step (24 BFGS iterations, 200 for each chain's best pose); line searches of at most 3 trials
+# that stay and shrink H when they fail (``ls_shrink``, ``optimize.bfgs``) halve the cost at the
+# same accuracy, since in lockstep every chain pays for the slowest one's trials. Chains whose
+# worst half restarts from the best half's poses every 5 steps (``restart_every``) redock more
+# than independent chains at equal effort: independent short chains rarely reach the deep,
+# narrow basins of larger ligands in large boxes, restarts put the effort there. Breadth is
+# what the measurements reward next: 128 such chains (D0) score within 0.3 kcal/mol of Vina's
+# best for ~77 % of the fabp4 ligands against ~60 % for 64, for 2.2x the CPU; longer final
+# optimisations or Vina's line search in them cost more and did not add to it. Islands, fresh
+# restarts, other temperatures, pocket starts and early stopping did not help. thorough keeps
+# Vina's line search and independent chains. ``exhaustiveness`` scales the chains (balanced at
+# 4: 64 chains, about half the CPU).
 
 # field metadata: set from Python only, not a key of a screen config's ``search`` section (the
 # marker ``hpcfold.config`` skips, ``INTERNAL`` there)

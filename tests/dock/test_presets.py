@@ -59,7 +59,7 @@ def test_presets_are_values_of_the_model():
         assert type(params) is SearchParams
         assert SearchOptions(preset=name).params is params  # no override: the value itself
         assert SearchOptions(preset=name, exhaustiveness=8).params == params
-    assert [PRESETS[n].refine_iters for n in ("fast", "balanced", "thorough")] == [8, 12, 30]
+    assert [PRESETS[n].refine_iters for n in ("fast", "balanced", "thorough")] == [8, 30, 30]
 
 
 def test_overrides_are_applied_in_one_place(tmp_path):
