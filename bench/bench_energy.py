@@ -11,8 +11,9 @@ chains at once, chains last, closed-form gradient) and the per-chain definition
 (tests/dock/test_kernel.py). ``--baseline REV`` also times ``hpcfold/dock/kernel.py`` as it is
 at git revision REV, beside the working tree's, with the ratio: on a shared core only figures
 from one run compare. Each figure is the minimum over ``--repeats`` rounds of 20 evaluations
-inside one compiled loop (so call overhead does not count), per chain; every round runs each
-row once, in turn, so that load on the core spreads over all rows alike. The kernel rows also
+inside one compiled loop (so call overhead does not count), per chain, in CPU seconds of this
+process (on a core shared with other jobs wall time counts their turns too); every round runs
+each row once, in turn, so that load on the core spreads over all rows alike. The kernel rows also
 give its parts (cumulative). One XLA thread (as the engine sets it). Poses: the reference
 conformer at the box centre, turned at random, torsions perturbed (energies a search sees).
 """
@@ -146,9 +147,9 @@ def main() -> None:
     best = {(label, tag): float("inf") for label, tag, _ in rows}
     for _ in range(args.repeats):
         for label, tag, go in rows:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             go()
-            best[label, tag] = min(best[label, tag], (time.perf_counter() - t0) / 20 / c * 1e6)
+            best[label, tag] = min(best[label, tag], (time.process_time() - t0) / 20 / c * 1e6)
     head = f"{'us per chain':42s} {'kernel':>8s}"
     if args.baseline:
         head += f" {'at ' + args.baseline[:10]:>14s} {'ratio':>6s}"
