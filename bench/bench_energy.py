@@ -117,10 +117,12 @@ def main() -> None:
                                                 10.0, True)  # fmt: skip
 
         fns = {
-            "kernel: value": lambda ps, d: mod.energy_batch(ps, d, caps, name=name,
-                                                            weights=weights),  # fmt: skip
+            "kernel: value": lambda ps, d: mod.energy_batch(
+                ps, d, caps, name=name, weights=weights
+            ),  # fmt: skip
             "kernel: value + tangent gradient": lambda ps, d: mod.energy_and_grad_batch(
-                ps, d, caps, name=name, weights=weights),  # fmt: skip
+                ps, d, caps, name=name, weights=weights
+            ),  # fmt: skip
             "  coordinates": kcoords,
             "  + grid term, value + forces": grid_term,
             "  + intra term, value + forces": intra_term,
