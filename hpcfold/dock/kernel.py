@@ -13,8 +13,8 @@ axis last (``(..., C)``):
   dense N x N matrix;
 - the gradient is Vina's force / torque accumulation in closed form: per-atom forces from the
   grid and pair terms, then the position, orientation and torsion derivatives as sums of forces
-  and torques, the torsions' subtree sums as one (T, N) x (N, 3C) product with the subtree
-  membership matrix. No reverse-mode pass re-reads the forward temporaries.
+  and torques, the whole ligand's and the torsions' subtree sums as one (F, N) x (N, 6C)
+  product with the subtree membership matrix. No reverse-mode pass re-reads the forward temporaries.
 
 The search calls ``energy_batch`` / ``energy_and_grad_batch`` on all chains at once
 (``search_ligand`` with ``batched=True``); an accelerator's ligand lanes ``vmap`` them over the
@@ -61,8 +61,9 @@ class PairList(NamedTuple):
 class Topology(NamedTuple):
     """Per-ligand constants of the kinematics: ref_origin (F, 3) A (reference origin of each
     frame), axis (T, 3) unit torsion axes in the reference conformer, local (N, 3) A (atom
-    minus its frame's reference origin), subtree (T, N) f32: 1 where the atom moves with
-    torsion t (its frame descends from frame t + 1), theta_mask (T,) f32.
+    minus its frame's reference origin), subtree (F, N) f32: 1 where the atom moves with frame
+    f (its frame is f or descends from it; row 0, the root, is every atom; rows of padded
+    torsions are 0), theta_mask (T,) f32.
 
     The frames' world transforms are composed by pointer jumping (``frames``): basis
     (4, F + 1, 3, 4): each frame's transform relative to its parent, as an affine map [A | b]
@@ -132,10 +133,12 @@ def topology(lig: LigandArrays) -> Topology:
         return anc.at[t + 1].set(jnp.maximum(eye[t + 1], anc[parent[t + 1]]))
 
     anc = jax.lax.fori_loop(0, n_t, body, eye) if n_t else eye
-    subtree = anc[lig.frame][:, 1:].T  # (T, N): atom's frame descends from frame t + 1
+    subtree = anc[lig.frame].T  # (F, N): atom's frame is frame f or descends from it
     mask = jnp.asarray(lig.tors_mask).astype(jnp.float32)
+    frame_mask = jnp.concatenate([jnp.ones(1, jnp.float32), mask])
     basis, jumps, r_frame = _jump_constants(ref_origin, axis, parent)
-    return Topology(ref_origin, axis, local, subtree * mask[:, None], mask, basis, jumps, r_frame)
+    return Topology(ref_origin, axis, local, subtree * frame_mask[:, None], mask, basis, jumps,
+                    r_frame)  # fmt: skip
 
 
 def _jump_constants(ref_origin, axis, parent):
@@ -383,15 +386,17 @@ def _objective(poses, data: KernelData, caps, name, w, want_grad: bool):
     o0 = (org[0][0], org[1][0], org[2][0])
     rel = tuple(x - o for x, o in zip(xyz, o0))
     torque = _cross(rel, force)  # (x_i - o_0) x f_i, 3 x (N, C)
-    g_pos = tuple(jnp.sum(fk, axis=0) for fk in force)  # 3 x (C,)
-    g_rot = tuple(jnp.sum(tk, axis=0) for tk in torque)
-    rows = [jnp.stack(g_pos), jnp.stack(g_rot)]
+    both = jnp.concatenate(torque + force, axis=1)  # (N, 6C)
+    # (F, 6C): sums of torques and forces over the whole ligand (row 0: the rotation and
+    # position gradient) and over each torsion's subtree, in one product
+    sub = topo.subtree @ both
+    sub_t = [sub[:, k * c : (k + 1) * c] for k in range(3)]
+    sub_f = [sub[:, (3 + k) * c : (4 + k) * c] for k in range(3)]
+    rows = [jnp.stack([sub_f[k][0] for k in range(3)]), jnp.stack([sub_t[k][0] for k in range(3)])]
     n_t = topo.axis.shape[0]
     if n_t:
-        both = jnp.concatenate(torque + force, axis=1)  # (N, 6C)
-        sub = topo.subtree @ both  # (T, 6C): subtree sums of torques and forces
-        sub_t = [sub[:, k * c : (k + 1) * c] for k in range(3)]
-        sub_f = [sub[:, (3 + k) * c : (4 + k) * c] for k in range(3)]
+        sub_t = [x[1:] for x in sub_t]
+        sub_f = [x[1:] for x in sub_f]
         o_t = tuple(org[k][1:] - o0[k] for k in range(3))  # (T, C): points on the axes
         ax = topo.axis
         # world axis of torsion t: its own frame's rotation (= its parent's, about that axis)
