@@ -223,7 +223,8 @@ def _compose(sp, s):
 
 def frames(poses, lig: LigandArrays, topo: Topology):
     """poses (C, 7 + T) -> rot: 3 x 3 nested lists of (F, C), org: 3 x (F, C): every frame's
-    rotation and origin in world space.
+    world rotation, and its origin in world space minus the root's (the pose's position,
+    ``poses[:, :3]``): small numbers, exact 0 for the root.
 
     The frames relative to the root compose by pointer jumping, ceil(log2(T + 1)) rounds of
     s_f <- s_anc(f) o s_f over all frames at once (``Topology.anc``), instead of T sequential
@@ -243,7 +244,7 @@ def frames(poses, lig: LigandArrays, topo: Topology):
     r = topo.r_frame
     org_l = [sum(s[:, i, j] * r[:, j, None] for j in range(3)) + s[:, i, 3] for i in range(3)]
     rot = [[sum(rq[i][k] * s[:, k, j] for k in range(3)) for j in range(3)] for i in range(3)]
-    org = [sum(rq[i][k] * org_l[k] for k in range(3)) + pt[i] for i in range(3)]
+    org = [sum(rq[i][k] * org_l[k] for k in range(3)) for i in range(3)]
     return rot, org
 
 
@@ -257,7 +258,9 @@ def coordinates(poses, lig: LigandArrays, topo: Topology):
     rot, org = frames(poses, lig, topo)
     f = lig.frame
     loc = topo.local
-    xyz = tuple(org[k][f] + sum(rot[k][j][f] * loc[:, j, None] for j in range(3)) for k in range(3))
+    pos = poses.T[:3]
+    xyz = tuple(pos[k] + org[k][f] + sum(rot[k][j][f] * loc[:, j, None] for j in range(3))
+                for k in range(3))  # fmt: skip
     return xyz, rot, org
 
 
@@ -383,7 +386,7 @@ def _objective(poses, data: KernelData, caps, name, w, want_grad: bool):
     n, c = xyz[0].shape
     # lever arms from the root origin: small numbers, so the float32 sums of x cross f
     # (out-of-box forces reach 1e6) do not cancel
-    o0 = (org[0][0], org[1][0], org[2][0])
+    o0 = poses.T[:3]  # the root origin
     rel = tuple(x - o for x, o in zip(xyz, o0))
     torque = _cross(rel, force)  # (x_i - o_0) x f_i, 3 x (N, C)
     both = jnp.concatenate(torque + force, axis=1)  # (N, 6C)
@@ -397,7 +400,7 @@ def _objective(poses, data: KernelData, caps, name, w, want_grad: bool):
     if n_t:
         sub_t = [x[1:] for x in sub_t]
         sub_f = [x[1:] for x in sub_f]
-        o_t = tuple(org[k][1:] - o0[k] for k in range(3))  # (T, C): points on the axes
+        o_t = tuple(org[k][1:] for k in range(3))  # (T, C): points on the axes, less o0
         ax = topo.axis
         # world axis of torsion t: its own frame's rotation (= its parent's, about that axis)
         axis_w = [sum(rot[k][j][1:] * ax[:, j, None] for j in range(3)) for k in range(3)]
