@@ -9,12 +9,17 @@ axis last (``(..., C)``):
 - gathers by atom, pair or frame index then move whole rows of C contiguous floats, so XLA's
   CPU code vectorises across chains instead of emitting a scalar gather per element (vmap puts
   the batch axis first, where each gather is scalar);
+- the frames compose by pointer jumping (log2 T rounds over all frames, not T steps along
+  the tree), with a polynomial sine / cosine: on XLA's CPU backend the cost of these small
+  arrays is the number of operations (each a separate loop) and XLA's own sine, not flops;
 - the intramolecular term runs over the ligand's pair list (P, padded per bucket), not the
-  dense N x N matrix;
+  dense N x N matrix; its forces are one (P, 3, C) pass scatter-added at one end of each pair
+  and scatter-subtracted at the other;
 - the gradient is Vina's force / torque accumulation in closed form: per-atom forces from the
   grid and pair terms, then the position, orientation and torsion derivatives as sums of forces
   and torques, the whole ligand's and the torsions' subtree sums as one (F, N) x (N, 6C)
-  product with the subtree membership matrix. No reverse-mode pass re-reads the forward temporaries.
+  product with the subtree membership matrix. No reverse-mode pass re-reads the forward
+  temporaries.
 
 The search calls ``energy_batch`` / ``energy_and_grad_batch`` on all chains at once
 (``search_ligand`` with ``batched=True``); an accelerator's ligand lanes ``vmap`` them over the
@@ -44,9 +49,8 @@ class PairList(NamedTuple):
     """Per-pair constants of one ligand's intramolecular pairs (P, padded per bucket).
 
     i, j (P,) i32 atom indices; r_sum (P,) A: the XS radii sum; hydro, hbond (P,) f32: 1 where
-    the pair's types are two hydrophobic atoms / a donor with an acceptor; count (P,) f32: 1 for a scored
-    pair, 0 for padding and pairs with an untyped atom; atom_pairs (N, N - 1) i32: for each atom
-    the pairs it is part of, p as the first atom, P + p as the second, 2P for padding.
+    the pair's types are two hydrophobic atoms / a donor with an acceptor; count (P,) f32: 1 for
+    a scored pair, 0 for padding and pairs with an untyped atom.
     """
 
     i: jnp.ndarray
@@ -55,7 +59,6 @@ class PairList(NamedTuple):
     hydro: jnp.ndarray
     hbond: jnp.ndarray
     count: jnp.ndarray
-    atom_pairs: jnp.ndarray
 
 
 class Topology(NamedTuple):
@@ -105,13 +108,7 @@ def pair_list(lig: LigandArrays, name: str, weights=None) -> PairList:
     ti, tj = jnp.maximum(ti, 0), jnp.maximum(tj, 0)
     flat = ti * N_XS + tj
     r_sum = jnp.asarray(rad)[ti] + jnp.asarray(rad)[tj]
-    n, n_p = lig.xs.shape[0], i.shape[0]
-    atoms = jnp.arange(n)[:, None]
-    member = jnp.concatenate([(atoms == i[None]) & ok[None], (atoms == j[None]) & ok[None]], 1)
-    order = jnp.argsort(~member, axis=1, stable=True)[:, : max(n - 1, 1)]  # members first
-    hit = jnp.take_along_axis(member, order, axis=1)
-    atom_pairs = jnp.where(hit, order, 2 * n_p).astype(jnp.int32)
-    return PairList(i, j, r_sum, w_h[flat], w_b[flat], ok.astype(jnp.float32), atom_pairs)
+    return PairList(i, j, r_sum, w_h[flat], w_b[flat], ok.astype(jnp.float32))
 
 
 def topology(lig: LigandArrays) -> Topology:
