@@ -9,12 +9,17 @@ axis last (``(..., C)``):
 - gathers by atom, pair or frame index then move whole rows of C contiguous floats, so XLA's
   CPU code vectorises across chains instead of emitting a scalar gather per element (vmap puts
   the batch axis first, where each gather is scalar);
+- the frames compose by pointer jumping (log2 T rounds over all frames, not T steps along
+  the tree), with a polynomial sine / cosine: on XLA's CPU backend the cost of these small
+  arrays is the number of operations (each a separate loop) and XLA's own sine, not flops;
 - the intramolecular term runs over the ligand's pair list (P, padded per bucket), not the
-  dense N x N matrix;
+  dense N x N matrix; its forces are one (P, 3, C) pass scatter-added at one end of each pair
+  and scatter-subtracted at the other;
 - the gradient is Vina's force / torque accumulation in closed form: per-atom forces from the
   grid and pair terms, then the position, orientation and torsion derivatives as sums of forces
-  and torques, the torsions' subtree sums as one (T, N) x (N, 3C) product with the subtree
-  membership matrix. No reverse-mode pass re-reads the forward temporaries.
+  and torques, the whole ligand's and the torsions' subtree sums as one (F, N) x (N, 6C)
+  product with the subtree membership matrix. No reverse-mode pass re-reads the forward
+  temporaries.
 
 The search calls ``energy_batch`` / ``energy_and_grad_batch`` on all chains at once
 (``search_ligand`` with ``batched=True``); an accelerator's ligand lanes ``vmap`` them over the
@@ -44,9 +49,8 @@ class PairList(NamedTuple):
     """Per-pair constants of one ligand's intramolecular pairs (P, padded per bucket).
 
     i, j (P,) i32 atom indices; r_sum (P,) A: the XS radii sum; hydro, hbond (P,) f32: 1 where
-    the pair's types are two hydrophobic atoms / a donor with an acceptor; count (P,) f32: 1 for a scored
-    pair, 0 for padding and pairs with an untyped atom; atom_pairs (N, N - 1) i32: for each atom
-    the pairs it is part of, p as the first atom, P + p as the second, 2P for padding.
+    the pair's types are two hydrophobic atoms / a donor with an acceptor; count (P,) f32: 1 for
+    a scored pair, 0 for padding and pairs with an untyped atom.
     """
 
     i: jnp.ndarray
@@ -55,20 +59,31 @@ class PairList(NamedTuple):
     hydro: jnp.ndarray
     hbond: jnp.ndarray
     count: jnp.ndarray
-    atom_pairs: jnp.ndarray
 
 
 class Topology(NamedTuple):
     """Per-ligand constants of the kinematics: ref_origin (F, 3) A (reference origin of each
     frame), axis (T, 3) unit torsion axes in the reference conformer, local (N, 3) A (atom
-    minus its frame's reference origin), subtree (T, N) f32: 1 where the atom moves with
-    torsion t (its frame descends from frame t + 1), theta_mask (T,) f32."""
+    minus its frame's reference origin), subtree (F, N) f32: 1 where the atom moves with frame
+    f (its frame is f or descends from it; row 0, the root, is every atom; rows of padded
+    torsions are 0), theta_mask (T,) f32.
+
+    The frames' world transforms are composed by pointer jumping (``frames``): basis
+    (4, F + 1, 3, 4): each frame's transform relative to its parent, as an affine map [A | b]
+    on root-relative reference coordinates, is cos * basis[0] + sin * basis[1] + (1 - cos) *
+    basis[2] + basis[3] of its torsion angle (Rodrigues about its axis through its origin;
+    the root frame and the sentinel F are the identity); anc (R, F + 1) i32: the 2^k-th
+    ancestor of each frame, round k (the root's parent is the sentinel, which is its own);
+    r_frame (F, 3) A: frame origins minus the root's."""
 
     ref_origin: jnp.ndarray
     axis: jnp.ndarray
     local: jnp.ndarray
     subtree: jnp.ndarray
     theta_mask: jnp.ndarray
+    basis: jnp.ndarray
+    anc: jnp.ndarray
+    r_frame: jnp.ndarray
 
 
 class KernelData(NamedTuple):
@@ -93,13 +108,7 @@ def pair_list(lig: LigandArrays, name: str, weights=None) -> PairList:
     ti, tj = jnp.maximum(ti, 0), jnp.maximum(tj, 0)
     flat = ti * N_XS + tj
     r_sum = jnp.asarray(rad)[ti] + jnp.asarray(rad)[tj]
-    n, n_p = lig.xs.shape[0], i.shape[0]
-    atoms = jnp.arange(n)[:, None]
-    member = jnp.concatenate([(atoms == i[None]) & ok[None], (atoms == j[None]) & ok[None]], 1)
-    order = jnp.argsort(~member, axis=1, stable=True)[:, : max(n - 1, 1)]  # members first
-    hit = jnp.take_along_axis(member, order, axis=1)
-    atom_pairs = jnp.where(hit, order, 2 * n_p).astype(jnp.int32)
-    return PairList(i, j, r_sum, w_h[flat], w_b[flat], ok.astype(jnp.float32), atom_pairs)
+    return PairList(i, j, r_sum, w_h[flat], w_b[flat], ok.astype(jnp.float32))
 
 
 def topology(lig: LigandArrays) -> Topology:
@@ -121,9 +130,44 @@ def topology(lig: LigandArrays) -> Topology:
         return anc.at[t + 1].set(jnp.maximum(eye[t + 1], anc[parent[t + 1]]))
 
     anc = jax.lax.fori_loop(0, n_t, body, eye) if n_t else eye
-    subtree = anc[lig.frame][:, 1:].T  # (T, N): atom's frame descends from frame t + 1
+    subtree = anc[lig.frame].T  # (F, N): atom's frame is frame f or descends from it
     mask = jnp.asarray(lig.tors_mask).astype(jnp.float32)
-    return Topology(ref_origin, axis, local, subtree * mask[:, None], mask)
+    frame_mask = jnp.concatenate([jnp.ones(1, jnp.float32), mask])
+    basis, jumps, r_frame = _jump_constants(ref_origin, axis, parent)
+    return Topology(ref_origin, axis, local, subtree * frame_mask[:, None], mask, basis, jumps,
+                    r_frame)  # fmt: skip
+
+
+def _jump_constants(ref_origin, axis, parent):
+    """``Topology.basis``, ``anc`` and ``r_frame`` (see there); parent (F,) with parent[0] = 0."""
+    n_t = axis.shape[0]
+    r = ref_origin - ref_origin[0]  # (F, 3) root-relative frame origins
+    u, rt = axis, r[1:]
+    zero = jnp.zeros_like(u[:, 0])
+    ux = jnp.stack([jnp.stack([zero, -u[:, 2], u[:, 1]], -1),
+                    jnp.stack([u[:, 2], zero, -u[:, 0]], -1),
+                    jnp.stack([-u[:, 1], u[:, 0], zero], -1)], 1)  # fmt: skip
+    eye = jnp.broadcast_to(jnp.eye(3, dtype=jnp.float32), (n_t, 3, 3))
+    uu = u[:, :, None] * u[:, None, :]
+
+    def affine(a, t):  # [a | t] (T, 3, 4)
+        return jnp.concatenate([a, t[..., None]], axis=-1)
+
+    def mv(a):  # a r_t (T, 3)
+        return jnp.sum(a * rt[:, None, :], axis=-1)
+
+    # x -> r + A (x - r) with A = cos I + sin [u]x + (1 - cos) u u^T
+    tors = jnp.stack([affine(eye, -rt), affine(ux, -mv(ux)), affine(uu, -mv(uu)),
+                      affine(jnp.zeros_like(eye), rt)])  # fmt: skip
+    ident = jnp.zeros((4, 1, 3, 4), jnp.float32).at[0, 0, :, :3].set(jnp.eye(3))
+    basis = jnp.concatenate([ident, tors, ident], axis=1)  # root, torsions, sentinel
+    up = jnp.concatenate([jnp.full(1, n_t + 1), parent[1:], jnp.full(1, n_t + 1)])
+    up = up.astype(jnp.int32)
+    jumps = []
+    for _ in range(max(1, int(np.ceil(np.log2(n_t + 1))))):
+        jumps.append(up)
+        up = up[up]
+    return basis, jnp.stack(jumps), r
 
 
 def kernel_data(lig: LigandArrays, grid, name: str, weights) -> KernelData:
@@ -134,73 +178,86 @@ def kernel_data(lig: LigandArrays, grid, name: str, weights) -> KernelData:
 # kinematics, chains last
 
 
+def _sincos(x):
+    """(sin x, cos x) elementwise, float32 to ~1e-7 for |x| up to ~1e3: reduction by pi / 2
+    (Cody-Waite, three parts) and Cephes' minimax polynomials on [-pi / 4, pi / 4]. XLA's CPU
+    sine and cosine cost ~3 ns an element and are recomputed in every fusion that reads them;
+    these are a few fused multiply-adds."""
+    q = jnp.round(x * (2.0 / np.pi))
+    r = x - q * 1.5703125
+    r = r - q * 4.837512969970703125e-4
+    r = r - q * 7.549789948768648e-8
+    z = r * r
+    s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4))
+    c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3
+                                                             + z * 2.443315711809948e-5))  # fmt: skip
+    k = q.astype(jnp.int32) & 3
+    sin = jnp.where(k == 0, s, jnp.where(k == 1, c, jnp.where(k == 2, -s, -c)))
+    cos = jnp.where(k == 0, c, jnp.where(k == 1, -s, jnp.where(k == 2, -c, s)))
+    return sin, cos
+
+
 def _quat_to_mat(q):
-    """q (4, C) -> (3, 3, C) rotation matrices of the normalised quaternions."""
-    n2 = jnp.sum(q * q, axis=0)
+    """q (4, C) -> 3 x 3 nested lists of (C,): rotation matrices of the normalised quaternions."""
+    n2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]
     ok = n2 > _EPS
-    q = jnp.where(ok, q * jax.lax.rsqrt(jnp.where(ok, n2, 1.0)), jnp.array([1.0, 0, 0, 0])[:, None])
-    w, x, y, z = q[0], q[1], q[2], q[3]
-    return jnp.stack(
-        [
-            jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)]),
-            jnp.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)]),
-            jnp.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]),
-        ]
-    )
+    inv = jnp.where(ok, jax.lax.rsqrt(jnp.where(ok, n2, 1.0)), 1.0)
+    w = jnp.where(ok, q[0] * inv, 1.0)
+    x, y, z = (jnp.where(ok, q[i] * inv, 0.0) for i in (1, 2, 3))
+    return [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ]
 
 
-def _matmul(a, b):
-    """(3, 3, C) x (3, 3, C) -> (3, 3, C), per chain."""
-    return jnp.einsum("ikc,kjc->ijc", a, b)
-
-
-def _axis_angle(u, theta):
-    """(3, 3, C) rotations by theta (C,) about the fixed unit axis u (3,)."""
-    c, s = jnp.cos(theta), jnp.sin(theta)
-    x, y, z = u[0], u[1], u[2]
-    one_c = 1.0 - c
-    return jnp.stack(
-        [
-            jnp.stack([c + x * x * one_c, x * y * one_c - z * s, x * z * one_c + y * s]),
-            jnp.stack([y * x * one_c + z * s, c + y * y * one_c, y * z * one_c - x * s]),
-            jnp.stack([z * x * one_c - y * s, z * y * one_c + x * s, c + z * z * one_c]),
-        ]
-    )
+def _compose(sp, s):
+    """sp o s for affine maps [R | b] (F + 1, 3, 4, C): [Rp R | Rp b + bp], as explicit sums
+    (a sum of products XLA would turn into a batched library dot, slow at these sizes)."""
+    m = sum(sp[:, :, k, None, :] * s[:, None, k, :, :] for k in range(3))
+    return m + jnp.pad(sp[:, :, 3:4], ((0, 0), (0, 0), (3, 0), (0, 0)))
 
 
 def frames(poses, lig: LigandArrays, topo: Topology):
-    """poses (C, 7 + T) -> rot (F, 3, 3, C), origin (F, 3, C): every frame in world space."""
+    """poses (C, 7 + T) -> rot: 3 x 3 nested lists of (F, C), org: 3 x (F, C): every frame's
+    world rotation, and its origin in world space minus the root's (the pose's position,
+    ``poses[:, :3]``): small numbers, exact 0 for the root.
+
+    The frames relative to the root compose by pointer jumping, ceil(log2(T + 1)) rounds of
+    s_f <- s_anc(f) o s_f over all frames at once (``Topology.anc``), instead of T sequential
+    steps along the tree: each step was a handful of tiny XLA ops; the root's rotation and
+    position apply last. Lists of arrays, not stacks: every later expression stays a plain
+    (F, C) loop."""
+    del lig
     pt = poses.T  # (7 + T, C)
-    n_t = topo.axis.shape[0]
-    theta = pt[7:] * topo.theta_mask[:, None]
-    rot = jnp.zeros((n_t + 1, 3, 3, pt.shape[1]), poses.dtype).at[0].set(_quat_to_mat(pt[3:7]))
-    org = jnp.zeros((n_t + 1, 3, pt.shape[1]), poses.dtype).at[0].set(pt[:3])
-    parent = jnp.asarray(lig.tors_parent)
-
-    def body(t, carry):
-        rot, org = carry
-        p = parent[t]
-        rp, op = rot[p], org[p]
-        oc = op + jnp.einsum("ijc,j->ic", rp, topo.ref_origin[t + 1] - topo.ref_origin[p])
-        rc = _matmul(rp, _axis_angle(topo.axis[t], theta[t]))
-        return rot.at[t + 1].set(rc), org.at[t + 1].set(oc)
-
-    if n_t:
-        rot, org = jax.lax.fori_loop(0, n_t, body, (rot, org))
+    theta = jnp.pad(pt[7:] * topo.theta_mask[:, None], ((1, 1), (0, 0)))  # (F + 1, C)
+    sin, cos = _sincos(theta)
+    b = topo.basis[..., None]
+    s = cos[:, None, None] * b[0] + sin[:, None, None] * b[1] + (1.0 - cos)[:, None, None] * b[2]
+    s = s + b[3]  # (F + 1, 3, 4, C): each frame relative to its parent
+    s = jax.lax.fori_loop(0, topo.anc.shape[0], lambda k, s: _compose(s[topo.anc[k]], s), s)
+    s = s[:-1]  # relative to the root, root-relative reference coordinates
+    rq = _quat_to_mat(pt[3:7])
+    r = topo.r_frame
+    org_l = [sum(s[:, i, j] * r[:, j, None] for j in range(3)) + s[:, i, 3] for i in range(3)]
+    rot = [[sum(rq[i][k] * s[:, k, j] for k in range(3)) for j in range(3)] for i in range(3)]
+    org = [sum(rq[i][k] * org_l[k] for k in range(3)) for i in range(3)]
     return rot, org
 
 
 def coordinates(poses, lig: LigandArrays, topo: Topology):
-    """poses (C, 7 + T) -> xyz: a tuple of 3 (N, C) coordinate components (A), rot, org.
+    """poses (C, 7 + T) -> xyz: a tuple of 3 (N, C) coordinate components (A), rot, org (as
+    ``frames``).
 
     Components are kept apart (structure of arrays) so that every later expression is a plain
     (N, C) or (P, C) loop: a (N, 3, C) array makes XLA fuse one loop over all three components
     that recomputes each component's whole expression and selects one."""
     rot, org = frames(poses, lig, topo)
     f = lig.frame
-    rf, of = rot[f], org[f]  # (N, 3, 3, C), (N, 3, C): row gathers
     loc = topo.local
-    xyz = tuple(of[:, k] + sum(rf[:, k, j] * loc[:, j, None] for j in range(3)) for k in range(3))
+    pos = poses.T[:3]
+    xyz = tuple(pos[k] + org[k][f] + sum(rot[k][j][f] * loc[:, j, None] for j in range(3))
+                for k in range(3))  # fmt: skip
     return xyz, rot, org
 
 
@@ -276,11 +333,13 @@ def _intra(xyz, pl: PairList, name, w, cap, want_grad: bool):
     e = jnp.sum(fe, axis=0)
     if not want_grad:
         return e, None
-    # materialised: fused into the three force components, the slope would be computed thrice
-    s2 = jax.lax.optimization_barrier(2.0 * s)
-    fp = jnp.concatenate([s2 * d[k] for k in range(3)], axis=1)  # dE/dx_i per pair (P, 3C)
-    force = jnp.zeros((n, 3 * c), fp.dtype).at[pl.i].add(fp).at[pl.j].add(-fp)
-    return e, tuple(force[:, k * c : (k + 1) * c] for k in range(3))
+    # dE/dx_i per pair (P, 3, C): one pass over the pairs, the slope broadcast over components
+    fp = (2.0 * s)[:, None, :] * dd.reshape(-1, 3, c)
+    # added at i, subtracted at j: no negated copy of fp
+    dn = jax.lax.ScatterDimensionNumbers((1, 2), (0,), (0,))
+    force = jax.lax.scatter_add(jnp.zeros((n, 3, c), fp.dtype), pl.i[:, None], fp, dn)
+    force = jax.lax.scatter_sub(force, pl.j[:, None], fp, dn)
+    return e, (force[:, 0], force[:, 1], force[:, 2])
 
 
 def _glue(xyz, lig: LigandArrays, cap, want_grad: bool):
@@ -324,22 +383,24 @@ def _objective(poses, data: KernelData, caps, name, w, want_grad: bool):
     n, c = xyz[0].shape
     # lever arms from the root origin: small numbers, so the float32 sums of x cross f
     # (out-of-box forces reach 1e6) do not cancel
-    o0 = (org[0, 0], org[0, 1], org[0, 2])
+    o0 = poses.T[:3]  # the root origin
     rel = tuple(x - o for x, o in zip(xyz, o0))
     torque = _cross(rel, force)  # (x_i - o_0) x f_i, 3 x (N, C)
-    g_pos = tuple(jnp.sum(fk, axis=0) for fk in force)  # 3 x (C,)
-    g_rot = tuple(jnp.sum(tk, axis=0) for tk in torque)
-    rows = [jnp.stack(g_pos), jnp.stack(g_rot)]
+    both = jnp.concatenate(torque + force, axis=1)  # (N, 6C)
+    # (F, 6C): sums of torques and forces over the whole ligand (row 0: the rotation and
+    # position gradient) and over each torsion's subtree, in one product
+    sub = topo.subtree @ both
+    sub_t = [sub[:, k * c : (k + 1) * c] for k in range(3)]
+    sub_f = [sub[:, (3 + k) * c : (4 + k) * c] for k in range(3)]
+    rows = [jnp.stack([sub_f[k][0] for k in range(3)]), jnp.stack([sub_t[k][0] for k in range(3)])]
     n_t = topo.axis.shape[0]
     if n_t:
-        both = jnp.concatenate(torque + force, axis=1)  # (N, 6C)
-        sub = topo.subtree @ both  # (T, 6C): subtree sums of torques and forces
-        sub_t = [sub[:, k * c : (k + 1) * c] for k in range(3)]
-        sub_f = [sub[:, (3 + k) * c : (4 + k) * c] for k in range(3)]
-        o_t = tuple(org[1:, k] - o0[k] for k in range(3))  # (T, C): points on the axes
-        rp = rot[jnp.asarray(lig.tors_parent)]  # (T, 3, 3, C)
+        sub_t = [x[1:] for x in sub_t]
+        sub_f = [x[1:] for x in sub_f]
+        o_t = tuple(org[k][1:] for k in range(3))  # (T, C): points on the axes, less o0
         ax = topo.axis
-        axis_w = [sum(rp[:, k, j] * ax[:, j, None] for j in range(3)) for k in range(3)]
+        # world axis of torsion t: its own frame's rotation (= its parent's, about that axis)
+        axis_w = [sum(rot[k][j][1:] * ax[:, j, None] for j in range(3)) for k in range(3)]
         lever = _cross(o_t, sub_f)
         g_tors = sum(axis_w[k] * (sub_t[k] - lever[k]) for k in range(3))  # (T, C)
         rows.append(g_tors * topo.theta_mask[:, None])

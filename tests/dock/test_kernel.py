@@ -144,3 +144,43 @@ def test_ligand_lanes_do_not_mix(fabp4):
     np.testing.assert_allclose(np.asarray(e2[0]), np.asarray(e_ref), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(e2[1]), np.asarray(e_ref)[::-1], rtol=1e-5)
     np.testing.assert_allclose(np.asarray(g2[1]), np.asarray(g_ref)[::-1], rtol=1e-4, atol=1e-4)
+
+
+def test_sincos_matches_numpy():
+    """The kernel's polynomial sine and cosine (the torsion rotations) agree with float64."""
+    x = np.concatenate([np.linspace(-700.0, 700.0, 200001), [0.0, np.pi / 4, -np.pi / 2]])
+    s, c = jax.jit(kernel._sincos)(jnp.asarray(x, jnp.float32))
+    x32 = x.astype(np.float32).astype(np.float64)  # the float32 inputs the kernel sees
+    np.testing.assert_allclose(np.asarray(s), np.sin(x32), rtol=0, atol=4e-7)
+    np.testing.assert_allclose(np.asarray(c), np.cos(x32), rtol=0, atol=4e-7)
+
+
+@pytest.mark.parametrize("n_t", [0, 1, 2, 7, 10])
+def test_deep_torsion_chain_equals_the_sequential_definition(n_t):
+    """Pointer jumping composes a torsion tree of any depth: a chain of n_t torsions, each
+    frame the child of the last (depth n_t, the deepest a bucket of n_t torsions holds), plus
+    padded torsions, gives the coordinates of the per-chain definition
+    (``kinematics.pose_to_coords``, one frame after another)."""
+    rng = np.random.default_rng(n_t)
+    n, t_pad = n_t + 4, n_t + 2
+    coords = np.cumsum(rng.normal(0.0, 1.0, (n, 3)), axis=0).astype(np.float32)
+    frame = np.zeros(n, np.int32)
+    frame[2 : n_t + 2] = np.arange(1, n_t + 1)
+    frame[n_t + 2 :] = n_t  # the chain's last frame carries the rest (root if no torsions)
+    ta = np.zeros((t_pad, 2), np.int32)
+    ta[:n_t] = np.stack([np.arange(n_t), np.arange(1, n_t + 1)], axis=1) + 1
+    parent = np.zeros(t_pad, np.int32)
+    parent[:n_t] = np.arange(n_t)  # frame t + 1's parent is frame t
+    mask = np.arange(t_pad) < n_t
+    lig = batch.LigandArrays(
+        coords, np.zeros(n, np.int32), np.ones(n, bool), frame, ta, parent, mask,
+        np.zeros((1, 2), np.int32), np.zeros(1, bool), np.float32(n_t), np.int32(0),
+        np.int32(n),
+    )  # fmt: skip
+    poses = np.concatenate([rng.normal(0.0, 3.0, (C, 3)), rng.normal(size=(C, 4)),
+                            rng.normal(0.0, 2.0, (C, t_pad))], axis=1)  # fmt: skip
+    poses = jnp.asarray(poses, jnp.float32)
+    want = jax.jit(jax.vmap(lambda p: kinematics.pose_to_coords(p, lig)))(poses)  # (C, N, 3)
+    topo = kernel.topology(lig)
+    got = jax.jit(lambda p: jnp.stack(kernel.coordinates(p, lig, topo)[0]))(poses)  # (3, N, C)
+    np.testing.assert_allclose(np.asarray(got).transpose(2, 1, 0), np.asarray(want), atol=2e-5)
