@@ -213,7 +213,8 @@ def main() -> None:
         t0 = time.monotonic()
         build_store(work / "lib.h5", n, templates(args.templates))
         build_s = time.monotonic() - t0
-        (work / "receptor.pdbqt").write_text("REMARK the null kernel never reads it\n")
+        # the screen's checks parse the receptor; the null kernel never uses it
+        shutil.copy(SHARED / "dude" / "fabp4" / "receptor.pdbqt", work / "receptor.pdbqt")
         cfg = work / "screen.yaml"
         cfg.write_text(
             f"receptor: {work / 'receptor.pdbqt'}\nbox: {{center: [0, 0, 0], size: [20, 20, 20]}}\n"

@@ -9,7 +9,7 @@ checksums while it is copied.
 keeps handing out chunks and committing new parts (seqs above the snapshot) meanwhile: the
 parts a compaction reads are never modified, the new main only replaces the old one, and a
 reader sees either old main + parts or new main + later parts. h5py serialises its calls, so a
-commit waits at most for one block copy (``BLOCK`` rows) of the compaction.
+commit waits at most for one block copy (``BLOCK_BYTES``) of the compaction.
 """
 
 from __future__ import annotations

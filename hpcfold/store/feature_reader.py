@@ -201,6 +201,10 @@ class ChunkReader:
         recs = self._shards.read(gather(self._shard, idx), gather(self._row, idx))
         return _with_ids(recs, gather_text(self._ids, idx))
 
+    def smiles(self, indices) -> list[str]:
+        """SMILES of the ligands at global ``indices`` (O(k) memory)."""
+        return gather_text(self._f["ligands/text/smiles"], indices)
+
     def close(self) -> None:
         self._shards.close()
         self._f.close()

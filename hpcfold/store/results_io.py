@@ -45,7 +45,8 @@ GROUPS = {
     "ligands": (LIGAND_DTYPE, LIGAND_TEXT, ("pose_values", "pose_coords")),
     "chunks": (CHUNK_DTYPE, CHUNK_TEXT, ()),
 }
-BLOCK = 1 << 18  # rows per copy block during compaction (bounded memory)
+BLOCK_BYTES = 1 << 22  # bytes per read/copy block of verify and compaction (bounded memory)
+BLOCK = 1 << 18  # rows per block of the row-wise readers; copies are also capped by bytes
 PART_RE = re.compile(r"^part-(\d{9})\.h5$")
 CRC_ATTR = "crc32_json"  # {"group/dataset": CRC-32 of its raw bytes}, on every file
 CORRUPT_SUFFIX = ".corrupt"
@@ -118,6 +119,13 @@ def dataset_names() -> list[str]:
             for n in ("rows", "text_len", "text", *extra)]  # fmt: skip
 
 
+def block_rows(ds: h5py.Dataset, cap: int = BLOCK) -> int:
+    """Rows of ``ds`` per block: at most ``cap`` and ``BLOCK_BYTES`` (a fixed memory bound
+    whatever the row size, e.g. 79-byte ligand rows or 1-byte text)."""
+    row = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+    return max(1, min(int(cap), BLOCK_BYTES // max(row, 1)))
+
+
 def verify(f: h5py.File, block: int = BLOCK) -> str | None:
     """Why the file's datasets do not match their stored CRC-32s (None when they do).
 
@@ -130,9 +138,9 @@ def verify(f: h5py.File, block: int = BLOCK) -> str | None:
     try:
         for name in dataset_names():
             d = f[name]
-            crc, n = 0, int(d.shape[0])
-            for a in range(0, n, block):
-                crc = zlib.crc32(np.ascontiguousarray(d[a : a + block]).view(np.uint8).reshape(-1),
+            crc, n, step = 0, int(d.shape[0]), block_rows(f[name], block)
+            for a in range(0, n, step):
+                crc = zlib.crc32(np.ascontiguousarray(d[a : a + step]).view(np.uint8).reshape(-1),
                                  crc)  # fmt: skip
             if crc != int(want.get(name, -1)):
                 return f"checksum of {name} does not match"
@@ -210,21 +218,22 @@ def _copy_concat(d: h5py.Dataset, srcs: list[h5py.Dataset], put_crc, key: str) -
     slow: each one recompresses its chunk). Returns d's CRC-32; ``put_crc[i](key, crc)``
     receives source i's."""
     pos, buf, n_buf, crc = 0, [], 0, 0
+    step = block_rows(d)  # memory: < 2 blocks buffered plus their concatenation
     for s, put in zip(srcs, put_crc):
         n, src_crc = int(s.shape[0]), 0
-        for a in range(0, n, BLOCK):
-            block = s[a : min(n, a + BLOCK)]
+        for a in range(0, n, step):
+            block = s[a : min(n, a + step)]
             src_crc = _crc(block, src_crc)
             buf.append(block)
             n_buf += len(block)
-            if n_buf >= BLOCK:
-                data = np.concatenate(buf)
+            if n_buf >= step:
+                data = buf[0] if len(buf) == 1 else np.concatenate(buf)
                 d[pos : pos + n_buf] = data
                 crc = _crc(data, crc)
                 pos, buf, n_buf = pos + n_buf, [], 0
         put(key, src_crc)
     if n_buf:
-        data = np.concatenate(buf)
+        data = buf[0] if len(buf) == 1 else np.concatenate(buf)
         d[pos : pos + n_buf] = data
         crc = _crc(data, crc)
     return crc
