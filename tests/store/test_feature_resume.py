@@ -40,6 +40,20 @@ def test_completed_mask_matches_the_key_set(tmp_path):
     assert (0, 10**9) not in done and (7, 1) not in done
 
 
+def test_completed_mask_reads_keys_in_blocks(tmp_path, monkeypatch):
+    from hpcfold.store import resume
+
+    out = str(tmp_path / "lib.h5")
+    _write(out, [((i % 2, i), make_item(i)) for i in range(40)], batch=40)
+    sizes = []
+    add = resume.DoneKeys.add
+    monkeypatch.setattr(resume, "KEY_BLOCK", 6)
+    monkeypatch.setattr(
+        resume.DoneKeys, "add", lambda self, k: sizes.append(len(k)) or add(self, k)
+    )
+    assert len(completed_mask(out)) == 40 and max(sizes) == 6
+
+
 def test_chunk_reader_reads_only_the_chunk_and_matches_the_store(tmp_path):
     out = str(tmp_path / "lib.h5")
     items = [((i % 2, i), make_item(i)) for i in range(150)]
