@@ -40,6 +40,7 @@ SHARD_CACHE_BYTES = 1 << 20  # chunk cache per dataset of an open shard (faster 
 WORKER_OPEN_SHARDS = 2
 WORKER_CACHE_BYTES = 1 << 18
 GATHER_SPAN = 4096  # nearby indices closer than this are read as one slice
+SCAN_BLOCK = 1 << 16  # ligands per block of the open-time scans (~60 bytes of temporaries each)
 
 
 def gather(ds, idx) -> np.ndarray:
@@ -242,7 +243,7 @@ class FeatureStore:
         # are read in blocks (12 B per ligand never held at once).
         ok = self.status == segments.STATUS_OK
         self.bucket = np.full(len(ok), segments.FAILED_BUCKET, np.int8)
-        step = 1 << 22
+        step = SCAN_BLOCK
         for a in range(0, len(ok), step):
             b = slice(a, a + step)
             sizes = (g["n_atoms"][b], g["n_torsions"][b], g["n_pairs"][b])
@@ -310,7 +311,7 @@ class FeatureStore:
                 out.append(Chunk(len(out), b, idx[s : s + chunk_size]))
         return out
 
-    def iter_chunks(self, chunk_size: int, block: int = 1 << 22):
+    def iter_chunks(self, chunk_size: int, block: int = SCAN_BLOCK):
         """The chunks of ``chunks(chunk_size)`` (same ids, same ligands), generated one at a
         time: memory O(block + chunk), not a list of every chunk's indices."""
         if chunk_size < 1:
