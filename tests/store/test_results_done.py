@@ -139,3 +139,41 @@ def test_compaction_peak_does_not_grow_with_the_store(tmp_path, monkeypatch):
         with ResultsWriter(out, {"n_ligands": n}, fsync=False, lock=False) as w:
             assert w.n_done() == n
     assert peaks[160_000] < peaks[20_000] + 1.0, peaks
+
+
+def test_compaction_opens_one_part_at_a_time(tmp_path, monkeypatch):
+    """A compaction may fold ``max_parts`` parts: never more than the main file and one part
+    are open at once (each open HDF5 file costs ~0.3 MB)."""
+    out = str(tmp_path / "r.h5")
+    bulk_store(out, 40_000)
+    open_now, most = set(), [0]
+    real = h5util.open_ro
+
+    class Tracked:
+        def __init__(self, f):
+            self.f = f
+            open_now.add(id(f))
+            most[0] = max(most[0], len(open_now))
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __getitem__(self, key):
+            return self.f[key]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+        def close(self):
+            open_now.discard(id(self.f))
+            self.f.close()
+
+    monkeypatch.setattr(h5util, "open_ro", lambda *a, **k: Tracked(real(*a, **k)))
+    compact_all(out)
+    assert most[0] == 2
+    monkeypatch.undo()
+    with ResultsWriter(out, {"n_ligands": 40_000}, fsync=False, lock=False) as w:
+        assert w.n_done() == 40_000
