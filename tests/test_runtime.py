@@ -118,3 +118,12 @@ def test_xla_accepts_the_flags_it_gets():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == "6.0"
+
+
+def test_return_large_frees_is_idempotent_and_says_whether_it_could():
+    import ctypes
+
+    first = runtime.return_large_frees()
+    assert first is runtime.return_large_frees()
+    if not hasattr(ctypes.CDLL(None), "mallopt"):  # not glibc: nothing set, and it says so
+        assert first is False

@@ -202,9 +202,11 @@ def _sha256(path: str) -> str:
 
 
 def _rank0(comm, cfg: ScreenConfig, bind) -> int:
+    from hpcfold import runtime
     from hpcfold.store.features import FeatureStore
     from hpcfold.store.results import ResultsWriter
 
+    runtime.return_large_frees()  # rank 0's RSS then follows its memory in use (see there)
     size = comm.Get_size()
     box = _resolve_box(cfg)
     meta = {

@@ -33,18 +33,23 @@ def store_kind(path: str) -> str | None:
 
 def check_store(path: str, want: str) -> None:
     """UserError unless ``path`` is an hpcfold store of kind ``want`` (``KINDS`` key) whose
-    metadata and table read (a results store is opened once, before any output is written)."""
+    metadata and first rows read (a results store is opened once, before any output is
+    written; later read errors are the command's own one-line errors)."""
     kind = store_kind(path)
     if kind != KINDS[want]:
         other = {v: k for k, v in KINDS.items()}.get(kind)
         what = f"a {other} store" if other else "not an hpcfold store"
         raise UserError(f"{path} is {what}, not a {want} store (kind={shorten(kind)})")
-    if want == "results":
+    if want == "results":  # bounded: the datasets' shapes and a first block, not every row
+        from hpcfold.store import results_io
         from hpcfold.store.results import open_results
 
         try:
             with open_results(path) as view:
-                len(view.table["index"])
+                for f in view._files:
+                    for name in results_io.dataset_names():
+                        f[name].shape  # noqa: B018 - a missing dataset raises KeyError
+                next(iter(view.iter_blocks(block_rows=1024)), None)
         except (OSError, KeyError, ValueError) as exc:
             raise UserError(f"cannot read {path}: a damaged results store "
                             f"({type(exc).__name__}: {cut(exc, 120)})") from None  # fmt: skip

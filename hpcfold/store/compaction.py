@@ -9,7 +9,7 @@ checksums while it is copied.
 keeps handing out chunks and committing new parts (seqs above the snapshot) meanwhile: the
 parts a compaction reads are never modified, the new main only replaces the old one, and a
 reader sees either old main + parts or new main + later parts. h5py serialises its calls, so a
-commit waits at most for one block copy (``BLOCK`` rows) of the compaction.
+commit waits at most for one block copy (``BLOCK_BYTES``) of the compaction.
 """
 
 from __future__ import annotations
@@ -39,44 +39,65 @@ def disk_error(path: str, exc: OSError, what: str) -> UserError:
     return UserError(f"cannot write results store {path} while {what}: {exc}")
 
 
-def _sessions_and_stats(main, parts) -> tuple[list, list]:
+def _sessions_and_stats(main, parts: list[str]) -> tuple[list, list]:
+    """The main file's sessions and stats plus those the parts record (each opened in turn)."""
     sessions = json.loads(main.attrs["sessions_json"])
     stats = results_io.json_attr(main, "stats_json", [])
-    stats += [json.loads(p.attrs["stats_json"]) for p in parts if "stats_json" in p.attrs]
     for p in parts:
-        if "meta_json" in p.attrs:
-            sessions.append({
-                "session": int(p.attrs["session"]), "t_start": float(p.attrs["t_start"]),
-                "host": str(p.attrs["host"]), "pid": int(p.attrs["pid"]),
-                "meta": json.loads(p.attrs["meta_json"]),
-            })  # fmt: skip
+        with _open_part(p) as f:
+            if "stats_json" in f.attrs:
+                stats.append(json.loads(f.attrs["stats_json"]))
+            if "meta_json" in f.attrs:
+                sessions.append({
+                    "session": int(f.attrs["session"]), "t_start": float(f.attrs["t_start"]),
+                    "host": str(f.attrs["host"]), "pid": int(f.attrs["pid"]),
+                    "meta": json.loads(f.attrs["meta_json"]),
+                })  # fmt: skip
     return sessions, stats
+
+
+def _open_part(p: str):
+    try:
+        return h5util.open_ro(p, CACHE_BYTES)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CorruptFile(p, f"unreadable ({exc})") from None
+
+
+class _Borrowed:
+    """The open main file as a context manager that does not close it."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self.f
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def compact_files(path: str, live: list[str], fsync: bool, lock=None) -> int:
     """New main = main + ``live`` parts (atomic). Returns the last part's seq.
 
+    The parts are opened one at a time (a compaction may fold ``max_parts`` of them).
     Raises ``UserError`` for a full disk or a corrupt main file, ``CorruptFile`` naming a
     corrupt part (the caller sets it aside)."""
     last_seq = int(PART_RE.match(os.path.basename(live[-1])).group(1))
     main = h5util.open_ro(path, CACHE_BYTES)
-    parts = []
     try:
-        for p in live:
-            try:
-                parts.append(h5util.open_ro(p, CACHE_BYTES))
-            except FileNotFoundError:
-                raise
-            except OSError as exc:
-                raise CorruptFile(p, f"unreadable ({exc})") from None
-        sessions, stats = _sessions_and_stats(main, parts)
+        sessions, stats = _sessions_and_stats(main, live)
+
+        def open_source(src):
+            return _Borrowed(main) if src is main else _open_part(src)
 
         def write(f) -> None:
             f.attrs.update(dict(main.attrs))
             f.attrs.update(sessions_json=json.dumps(sessions), compacted_through=last_seq,
                            stats_json=json.dumps(stats),
                            updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
-            results_io.concat_files(f, [main, *parts])
+            results_io.concat_files(f, [main, *live], open_source)
 
         if lock is not None:
             lock.check()
@@ -91,8 +112,7 @@ def compact_files(path: str, live: list[str], fsync: bool, lock=None) -> int:
                 ) from None
             raise
     finally:
-        for f in (main, *parts):
-            f.close()
+        main.close()
     return last_seq
 
 

@@ -34,9 +34,13 @@ from hpcfold.types import (
 
 INDEX_KIND = "hpcfold-features"
 MAX_OPEN_SHARDS = 32  # open shard files per reader, ~12 MB each (chunk cache below)
-WORKER_OPEN_SHARDS = 8  # a worker's reader: its memory must not grow with the library
 SHARD_CACHE_BYTES = 1 << 20  # chunk cache per dataset of an open shard (faster than 8 MiB)
+# A worker's reader: few shards, small caches (HDF5 fills each cache as chunks are read: 8 x 10
+# datasets x 1 MiB grew a worker ~70 MB with the library); 256 KiB holds a shard's largest chunk
+WORKER_OPEN_SHARDS = 2
+WORKER_CACHE_BYTES = 1 << 18
 GATHER_SPAN = 4096  # nearby indices closer than this are read as one slice
+SCAN_BLOCK = 1 << 16  # ligands per block of the open-time scans (~60 bytes of temporaries each)
 
 
 def gather(ds, idx) -> np.ndarray:
@@ -99,7 +103,7 @@ class _Shards:
     def __init__(self, index_path: str, sdir: str, paths: list[str], uuids: list[str],
                  max_open: int = MAX_OPEN_SHARDS):  # fmt: skip
         self.index_path, self.sdir, self.paths, self.uuids = index_path, sdir, paths, uuids
-        self.max_open = max_open
+        self.max_open, self.cache_bytes = max_open, SHARD_CACHE_BYTES
         self.open: collections.OrderedDict = collections.OrderedDict()
 
     def get(self, s: int) -> segments.Shard:
@@ -109,7 +113,7 @@ class _Shards:
             return f
         path = os.path.join(self.sdir, self.paths[s])
         try:
-            f = segments.Shard(h5util.open_ro(path, SHARD_CACHE_BYTES))
+            f = segments.Shard(h5util.open_ro(path, self.cache_bytes))
         except FileNotFoundError as exc:
             raise UserError(f"feature store shard {path} is missing") from exc
         if str(f.attrs.get("uuid")) != self.uuids[s]:
@@ -145,15 +149,16 @@ class _Shards:
         self.open.clear()
 
 
-def _open_index(path: str):
-    """(open index file, its shards) after the kind and schema checks (UserError otherwise)."""
+def _open_index(path: str, cache_bytes: int | None = None):
+    """(open index file, its shards) after the kind and schema checks (UserError otherwise).
+    ``cache_bytes``: the index's chunk cache per dataset (None: h5py's default)."""
     if not os.path.isfile(path):
         hint = ""
         if os.path.isdir(path + ".shards"):
             hint = " (shards exist: the prep run did not finish; rerun the same prep)"
         raise UserError(f"feature store {path} not found{hint}")
     try:
-        f = h5util.open_ro(path)
+        f = h5util.open_ro(path, cache_bytes)
     except OSError as exc:
         raise UserError(f"cannot open feature store {path}: {exc}") from exc
     if f.attrs.get("kind") != INDEX_KIND:
@@ -181,10 +186,11 @@ class ChunkReader:
 
     def __init__(self, path: str):
         self.path = os.fspath(path)
-        self._f, self._shards = _open_index(self.path)
+        self._f, self._shards = _open_index(self.path, WORKER_CACHE_BYTES)
         # few open shards: a chunk's rows are contiguous in a store prepared by few ranks;
         # with many ranks reopening costs ~1 ms per shard and chunk, far below docking time
         self._shards.max_open = WORKER_OPEN_SHARDS
+        self._shards.cache_bytes = WORKER_CACHE_BYTES
         g = self._f["ligands"]
         self._shard, self._row, self._status = g["shard"], g["row"], g["status"]
         self._ids = g["text/lig_id"]
@@ -200,6 +206,10 @@ class ChunkReader:
             raise ValueError(f"ligands {bad[:10].tolist()} failed in prep and have no features")
         recs = self._shards.read(gather(self._shard, idx), gather(self._row, idx))
         return _with_ids(recs, gather_text(self._ids, idx))
+
+    def smiles(self, indices) -> list[str]:
+        """SMILES of the ligands at global ``indices`` (O(k) memory)."""
+        return gather_text(self._f["ligands/text/smiles"], indices)
 
     def close(self) -> None:
         self._shards.close()
@@ -233,7 +243,7 @@ class FeatureStore:
         # are read in blocks (12 B per ligand never held at once).
         ok = self.status == segments.STATUS_OK
         self.bucket = np.full(len(ok), segments.FAILED_BUCKET, np.int8)
-        step = 1 << 22
+        step = SCAN_BLOCK
         for a in range(0, len(ok), step):
             b = slice(a, a + step)
             sizes = (g["n_atoms"][b], g["n_torsions"][b], g["n_pairs"][b])
@@ -301,7 +311,7 @@ class FeatureStore:
                 out.append(Chunk(len(out), b, idx[s : s + chunk_size]))
         return out
 
-    def iter_chunks(self, chunk_size: int, block: int = 1 << 22):
+    def iter_chunks(self, chunk_size: int, block: int = SCAN_BLOCK):
         """The chunks of ``chunks(chunk_size)`` (same ids, same ligands), generated one at a
         time: memory O(block + chunk), not a list of every chunk's indices."""
         if chunk_size < 1:

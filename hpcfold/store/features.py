@@ -25,8 +25,6 @@ re-exported here.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
 import json
 import os
 import re
@@ -36,7 +34,7 @@ import numpy as np
 
 from hpcfold import __version__
 from hpcfold.errors import UserError
-from hpcfold.store import h5util, segments
+from hpcfold.store import h5util, index_table, segments
 from hpcfold.store.feature_reader import INDEX_KIND, Chunk, FeatureStore  # noqa: F401
 from hpcfold.types import BUCKETS, SCHEMA_VERSION, Failure, LigandRecord
 
@@ -298,9 +296,9 @@ def finalize(path: str, inputs: list[str]) -> dict:
         attrs = _shard_attrs(sdir, name)
         if attrs is not None:
             merge_shard(sdir, name, attrs)
-    cols: dict[str, list] = {}
-    shard_paths, shard_uuids = [], []
-    for si, rel in enumerate(list_sources(sdir)):
+    shard_paths = list_sources(sdir)
+    shard_uuids = []
+    for rel in shard_paths:
         with h5util.open_ro(os.path.join(sdir, rel)) as f:
             segments.check_shard(f, rel)
             if segments.shard_inputs(f) != inputs:
@@ -308,32 +306,35 @@ def finalize(path: str, inputs: list[str]) -> dict:
                     f"shard {rel} was written for inputs {segments.shard_inputs(f)}, not "
                     f"{inputs}; delete {sdir} or use a new output path"
                 )
-            summary = segments.read_summary(f)
-            shard_paths.append(rel)
             shard_uuids.append(str(f.attrs["uuid"]))
-        n = len(summary["key"])
-        summary["shard"] = np.full(n, si, np.int32)
-        summary["row"] = np.arange(n, dtype=np.int64)
-        for k, v in summary.items():
-            cols.setdefault(k, []).append(v)
-    table = _merge_columns(cols)
-    table["orig_id"] = table["lig_id"]
-    table["lig_id"] = rename_duplicates(table["lig_id"])
+    rows = index_table.read_numeric(sdir, shard_paths)
+    sel = index_table.unique_by_key(rows["key"])
+    table = {k: rows.pop(k)[sel] for k in list(rows)}  # one column copied at a time
+    n = len(sel)
     ok = table["status"] == segments.STATUS_OK
     bucket_counts = np.array(
         [np.count_nonzero(ok & (table["bucket"] == b.index)) for b in BUCKETS], np.int64
     )
-    n_renamed = sum(a != b for a, b in zip(table["lig_id"], table["orig_id"]))
-    fingerprint = _fingerprint(table)
     from hpcfold.store.resume import input_fingerprints  # resume imports this module
+
+    def text_column(g, name: str, source: str, hasher=None, renamed=None) -> None:
+        """One text column in key order into the index (see ``index_table``)."""
+        if renamed is not None:
+            total = sum(len(t.encode("utf-8", "surrogateescape")) for t in renamed)
+            blocks = index_table.list_blocks(renamed)
+            index_table.write_text(g, name, blocks, total, n, hasher)
+            return
+        blob, off = index_table.read_text(sdir, shard_paths, source)
+        total = int((off[sel + 1] - off[sel]).sum())
+        blocks = index_table.permuted(blob, off, sel)
+        index_table.write_text(g, name, blocks, total, n, hasher)
 
     def write(f) -> None:
         f.attrs.update(
             kind=INDEX_KIND, schema_version=SCHEMA_VERSION, hpcfold_version=__version__,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             inputs=json.dumps(inputs), shards_dir=os.path.basename(sdir),
-            n_ligands=len(table["key"]), n_ok=int(ok.sum()), n_failed=int((~ok).sum()),
-            n_renamed=n_renamed, fingerprint=fingerprint,
+            n_ligands=n, n_ok=int(ok.sum()), n_failed=int((~ok).sum()),
             input_fingerprints=json.dumps(input_fingerprints(inputs)),
         )  # fmt: skip
         s = f.create_group("shards")
@@ -344,35 +345,39 @@ def finalize(path: str, inputs: list[str]) -> dict:
                      "n_torsions", "n_pairs"):  # fmt: skip
             h5util.put(g, name, table[name])
         tx = g.create_group("text")
-        for name in ("lig_id", "orig_id", "smiles", "source", "message"):
-            h5util.put_text(tx, name, table[name])
+        hasher = index_table.fingerprint_numeric(table)
+        blob, off = index_table.read_text(sdir, shard_paths, "lig_id")
+        renamed, n_renamed = None, 0
+        if index_table.has_duplicates(blob, off, sel):  # rare: only then are ids Python strings
+            ids = index_table.strings(blob, off)
+            ids = [ids[i] for i in sel.tolist()]
+            renamed = rename_duplicates(ids)
+            n_renamed = sum(a != b for a, b in zip(renamed, ids))
+            del ids
+        del blob, off
+        text_column(tx, "lig_id", "lig_id", hasher, renamed)
+        text_column(tx, "orig_id", "lig_id")
+        text_column(tx, "smiles", "smiles", hasher)
+        text_column(tx, "source", "source")
+        text_column(tx, "message", "message")
+        f.attrs.update(n_renamed=n_renamed, fingerprint=hasher.hexdigest())
+        counts["renamed"] = n_renamed
         b = f.create_group("buckets")
         h5util.put_text(b, "name", [x.name for x in BUCKETS])
         for name in ("n_atoms", "n_torsions", "n_pairs"):
             h5util.put(b, name, np.array([getattr(x, name) for x in BUCKETS], np.int32))
         h5util.put(b, "count", bucket_counts)
 
+    counts = {"renamed": 0}
     try:
         h5util.atomic_h5(path, write)
     except OSError as exc:
         raise UserError(f"cannot write feature store index {path}: {exc}") from exc
     return {
-        "total": int(len(table["key"])), "ok": int(ok.sum()), "failed": int((~ok).sum()),
-        "renamed": int(n_renamed), "shards": len(shard_paths),
+        "total": n, "ok": int(ok.sum()), "failed": int((~ok).sum()),
+        "renamed": int(counts["renamed"]), "shards": len(shard_paths),
         "buckets": {b.name: int(c) for b, c in zip(BUCKETS, bucket_counts) if c},
     }  # fmt: skip
-
-
-def _fingerprint(table: dict) -> str:
-    """sha256 over the ligand table (keys, status, reason, sizes, ids, SMILES): the same
-    content gives the same value, whatever the ranks, shards or crashes of the prep."""
-    h = hashlib.sha256(b"hpcfold-features-v1")
-    for name in ("key", "status", "reason", "n_atoms", "n_torsions", "n_pairs"):
-        h.update(np.ascontiguousarray(table[name]).astype("<i8").tobytes())
-    for name in ("lig_id", "smiles"):
-        for text in table[name]:
-            h.update(text.encode("utf-8", "surrogateescape") + b"\x00")
-    return h.hexdigest()
 
 
 def _shard_attrs(sdir: str, name: str) -> dict | None:
@@ -385,29 +390,3 @@ def _shard_attrs(sdir: str, name: str) -> dict | None:
         return None
     with h5util.open_ro(os.path.join(segdir, segs[0])) as f:
         return {k: f.attrs[k] for k in ("rank", "run_id", "inputs")}
-
-
-def _merge_columns(cols: dict[str, list]) -> dict:
-    """Concatenate per-shard columns, keep the first row of each key, sort by key."""
-    if not cols:
-        empty = {k: np.zeros(0, np.int32) for k in segments.SUMMARY_FIELDS + ("shard",)}
-        empty["key"] = np.zeros((0, 2), np.int64)
-        empty["row"] = np.zeros(0, np.int64)
-        return {**empty, **{k: [] for k in ("lig_id", "smiles", "source", "message")}}
-    t = {}
-    for k, parts in cols.items():
-        t[k] = (
-            np.concatenate(parts)
-            if isinstance(parts[0], np.ndarray)
-            else list(itertools.chain.from_iterable(parts))
-        )
-    key = t["key"]
-    order = np.lexsort((np.arange(len(key)), key[:, 1], key[:, 0]))  # stable: first source wins
-    ks = key[order]
-    keep = np.ones(len(order), bool)
-    keep[1:] = np.any(ks[1:] != ks[:-1], axis=1)
-    sel = order[keep]
-    return {
-        k: (v[sel] if isinstance(v, np.ndarray) else [v[i] for i in sel.tolist()])
-        for k, v in t.items()
-    }

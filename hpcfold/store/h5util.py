@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 TMP_SUFFIX = ".tmp"
-_COMPRESS_MIN = 4096  # datasets smaller than this many elements are stored uncompressed
+COMPRESS_MIN = _COMPRESS_MIN = 4096  # datasets smaller than this many elements: uncompressed
 
 
 def fsync_dir(path: str) -> None:

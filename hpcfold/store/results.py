@@ -31,10 +31,11 @@ import numpy as np
 from hpcfold.errors import UserError
 from hpcfold.store import compaction, h5util, results_io
 from hpcfold.store.lock import StoreLock
+from hpcfold.store.results_done import DoneIndex
 from hpcfold.store.results_io import CorruptFile, list_parts, parts_dir
 from hpcfold.store.results_rows import chunk_columns
 from hpcfold.store.results_view import ResultsView, open_results, validate_results  # noqa: F401
-from hpcfold.types import SCHEMA_VERSION, DockResult, Failure, Reason
+from hpcfold.types import SCHEMA_VERSION, DockResult, Failure
 
 __all__ = [
     "ResultsWriter",
@@ -170,9 +171,8 @@ class ResultsWriter:
                     )
             self.compacted_through = int(main.attrs["compacted_through"])
             sessions = json.loads(main.attrs["sessions_json"])
-            rows = main["ligands/rows"].fields(["index", "status", "reason"])[()]
-            done = [rows]
-            self._main_rows = len(rows)
+            index = DoneIndex(int(self.meta.get("n_ligands", 0) or 0))
+            self._main_rows = index.add_file(main)
         self._max_session = max((int(s["session"]) for s in sessions), default=0)
         self._live: list[str] = []
         self._parts_rows = 0
@@ -183,47 +183,24 @@ class ResultsWriter:
                     os.unlink(p)
                 continue
             self._next_seq = seq + 1
-            rows = self._read_part(p)
+            rows = self._read_part(p, index)
             if rows is None:
                 continue
-            done.append(rows)
             self._live.append(p)
-            self._rows_of[p] = len(rows)
-            self._parts_rows += len(rows)
-        self._index_rows(np.concatenate(done))
+            self._rows_of[p] = rows
+            self._parts_rows += rows
+        self._done, self.retried, self._n_failed = index.finish(self.retry_dock_errors)
 
-    def _index_rows(self, rows: np.ndarray) -> None:
-        """The done bitmap (1 byte per ligand) and failure count from every stored row.
-
-        A ligand whose only row is a DOCK_ERROR failure (its chunk raised twice) is docked
-        once more on resume (``retry_dock_errors``): it counts as not done, and its new row
-        supersedes the old one (readers prefer any row to a DOCK_ERROR failure). A ligand
-        with two such rows was retried already and stays failed."""
-        idx = rows["index"]
-        n = max(int(self.meta.get("n_ligands", 0) or 0), int(idx.max()) + 1 if idx.size else 0)
-        self._done = np.zeros(n, dtype=bool)
-        self._done[idx] = True
-        ok = np.zeros(n, dtype=bool)
-        ok[idx[rows["status"] == 0]] = True
-        dock_err = (rows["status"] != 0) & (rows["reason"] == int(Reason.DOCK_ERROR))
-        self.retried = np.zeros(0, np.int64)
-        if self.retry_dock_errors and dock_err.any():
-            cand, count = np.unique(idx[dock_err], return_counts=True)
-            other = np.unique(idx[(rows["status"] != 0) & ~dock_err])
-            cand = cand[(count == 1) & ~ok[cand] & ~np.isin(cand, other)]
-            self._done[cand] = False
-            self.retried = cand
-        self._n_failed = int(np.count_nonzero(self._done & ~ok))
-
-    def _read_part(self, p: str) -> np.ndarray | None:
-        """(index, status, reason) rows of a live part after checking it; a truncated, unreadable or
-        corrupt part is set aside (renamed ``*.corrupt``) with a warning and None returned:
-        its ligands count as not done, so the screen docks them again."""
+    def _read_part(self, p: str, index: DoneIndex) -> int | None:
+        """Check a live part and add its rows to ``index``; returns its ligand rows. A
+        truncated, unreadable or corrupt part is set aside (renamed ``*.corrupt``) with a
+        warning and None returned: its ligands count as not done, so the screen docks them
+        again."""
         try:
             with h5util.open_ro(p) as f:
                 why = results_io.verify(f)
                 if why is None:
-                    rows = f["ligands/rows"].fields(["index", "status", "reason"])[()]
+                    rows = index.add_file(f, staged=True)
                     self._max_session = max(self._max_session, int(f.attrs["session"]))
                     return rows
         except (OSError, KeyError, ValueError) as exc:
@@ -265,10 +242,10 @@ class ResultsWriter:
     def _smiles(self, indices: np.ndarray, items: list) -> list[str]:
         path = self.meta.get("features")
         if path and os.path.isfile(str(path)):
-            if self._features is None:
-                from hpcfold.store.feature_reader import FeatureStore
+            if self._features is None:  # reads the SMILES asked for, no per-ligand column
+                from hpcfold.store.feature_reader import ChunkReader
 
-                self._features = FeatureStore(str(path))
+                self._features = ChunkReader(str(path))
             if len(indices) and int(indices.max()) < self._features.n_ligands:
                 return self._features.smiles(indices)
         return [it.smiles if isinstance(it, Failure) else "" for it in items]

@@ -45,7 +45,8 @@ GROUPS = {
     "ligands": (LIGAND_DTYPE, LIGAND_TEXT, ("pose_values", "pose_coords")),
     "chunks": (CHUNK_DTYPE, CHUNK_TEXT, ()),
 }
-BLOCK = 1 << 18  # rows per copy block during compaction (bounded memory)
+BLOCK_BYTES = 1 << 22  # bytes per read/copy block of verify and compaction (bounded memory)
+BLOCK = 1 << 18  # rows per block of the row-wise readers; copies are also capped by bytes
 PART_RE = re.compile(r"^part-(\d{9})\.h5$")
 CRC_ATTR = "crc32_json"  # {"group/dataset": CRC-32 of its raw bytes}, on every file
 CORRUPT_SUFFIX = ".corrupt"
@@ -118,6 +119,13 @@ def dataset_names() -> list[str]:
             for n in ("rows", "text_len", "text", *extra)]  # fmt: skip
 
 
+def block_rows(ds: h5py.Dataset, cap: int = BLOCK) -> int:
+    """Rows of ``ds`` per block: at most ``cap`` and ``BLOCK_BYTES`` (a fixed memory bound
+    whatever the row size, e.g. 79-byte ligand rows or 1-byte text)."""
+    row = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+    return max(1, min(int(cap), BLOCK_BYTES // max(row, 1)))
+
+
 def verify(f: h5py.File, block: int = BLOCK) -> str | None:
     """Why the file's datasets do not match their stored CRC-32s (None when they do).
 
@@ -130,9 +138,9 @@ def verify(f: h5py.File, block: int = BLOCK) -> str | None:
     try:
         for name in dataset_names():
             d = f[name]
-            crc, n = 0, int(d.shape[0])
-            for a in range(0, n, block):
-                crc = zlib.crc32(np.ascontiguousarray(d[a : a + block]).view(np.uint8).reshape(-1),
+            crc, n, step = 0, int(d.shape[0]), block_rows(f[name], block)
+            for a in range(0, n, step):
+                crc = zlib.crc32(np.ascontiguousarray(d[a : a + step]).view(np.uint8).reshape(-1),
                                  crc)  # fmt: skip
             if crc != int(want.get(name, -1)):
                 return f"checksum of {name} does not match"
@@ -170,27 +178,35 @@ def load_group(f: h5py.File, group: str) -> dict:
     return out
 
 
-def concat_files(dst: h5py.File, sources: list[h5py.File]) -> None:
-    """Write into ``dst`` every group of ``sources`` concatenated in order, block by block.
+def concat_files(dst: h5py.File, sources: list, open_source) -> None:
+    """Write into ``dst`` every group of ``sources`` concatenated in order, one source open at
+    a time (``open_source(s)`` opens one; a compaction may fold a thousand parts, and each
+    open HDF5 file costs ~0.3 MB), in blocks of at most ``BLOCK_BYTES``.
 
     Each source that carries checksums is verified on the way (its blocks are read anyway):
     ``CorruptFile`` names the first source that does not match, before ``dst`` is used. ``dst``
     gets the checksums of what it holds."""
-    got = [dict.fromkeys(dataset_names(), 0) for _ in sources]
-    out: dict[str, int] = {}
-    for group, (_, _, extra) in GROUPS.items():
+    names = dataset_names()
+    shapes = {k: [] for k in names}
+    for src in sources:  # first pass: sizes only
+        with open_source(src) as f:
+            for k in names:
+                shapes[k].append((f[k].shape, f[k].dtype))
+    ds = {}
+    for group in GROUPS:
         g = dst.create_group(group)
-        for name in ("rows", "text_len", "text", *extra):
-            key = f"{group}/{name}"
-            srcs = [s[group][name] for s in sources]
-            total = sum(int(s.shape[0]) for s in srcs)
-            d = _create(g, name, (total, *srcs[0].shape[1:]), srcs[0].dtype)
-            out[key] = _copy_concat(d, srcs, [c.__setitem__ for c in got], key)
-    for src, crcs in zip(sources, got):
-        raw = src.attrs.get(CRC_ATTR)
-        if raw is not None and json.loads(raw) != crcs:
-            raise CorruptFile(src.filename, "checksums do not match its data")
-    dst.attrs[CRC_ATTR] = json.dumps(out, sort_keys=True)
+        for k in (k for k in names if k.startswith(group + "/")):
+            total = sum(int(sh[0]) for sh, _ in shapes[k])
+            first, dtype = shapes[k][0]
+            ds[k] = _create(g, k.split("/", 1)[1], (total, *first[1:]), dtype)
+    out = {k: _Appender(ds[k]) for k in names}
+    for src in sources:
+        with open_source(src) as f:
+            got = {k: out[k].add(f[k]) for k in names}
+            raw = f.attrs.get(CRC_ATTR)
+            if raw is not None and json.loads(raw) != got:
+                raise CorruptFile(f.filename, "checksums do not match its data")
+    dst.attrs[CRC_ATTR] = json.dumps({k: a.close() for k, a in out.items()}, sort_keys=True)
 
 
 class CorruptFile(Exception):
@@ -205,29 +221,39 @@ def _crc(block: np.ndarray, crc: int) -> int:
     return zlib.crc32(np.ascontiguousarray(block).view(np.uint8).reshape(-1), crc)
 
 
-def _copy_concat(d: h5py.Dataset, srcs: list[h5py.Dataset], put_crc, key: str) -> int:
-    """d = concatenation of srcs, written in large blocks (small writes into gzip chunks are
-    slow: each one recompresses its chunk). Returns d's CRC-32; ``put_crc[i](key, crc)``
-    receives source i's."""
-    pos, buf, n_buf, crc = 0, [], 0, 0
-    for s, put in zip(srcs, put_crc):
+class _Appender:
+    """Appends sources to one dataset in writes of at least ``BLOCK_BYTES / 4`` (small writes
+    into gzip chunks are slow: each one recompresses a chunk; parts are often a few hundred
+    rows), buffering at most that much from sources already closed."""
+
+    def __init__(self, d: h5py.Dataset):
+        self.d, self.pos, self.crc, self.buf, self.n_buf = d, 0, 0, [], 0
+        self.step, self.min_rows = block_rows(d), max(1, block_rows(d) // 4)
+
+    def add(self, s: h5py.Dataset) -> int:
+        """Append ``s`` (read in blocks); returns its CRC-32."""
         n, src_crc = int(s.shape[0]), 0
-        for a in range(0, n, BLOCK):
-            block = s[a : min(n, a + BLOCK)]
+        for a in range(0, n, self.step):
+            block = s[a : min(n, a + self.step)]
             src_crc = _crc(block, src_crc)
-            buf.append(block)
-            n_buf += len(block)
-            if n_buf >= BLOCK:
-                data = np.concatenate(buf)
-                d[pos : pos + n_buf] = data
-                crc = _crc(data, crc)
-                pos, buf, n_buf = pos + n_buf, [], 0
-        put(key, src_crc)
-    if n_buf:
-        data = np.concatenate(buf)
-        d[pos : pos + n_buf] = data
-        crc = _crc(data, crc)
-    return crc
+            self.buf.append(block)
+            self.n_buf += len(block)
+            if self.n_buf >= self.min_rows:
+                self._flush()
+        return src_crc
+
+    def _flush(self) -> None:
+        if not self.buf:
+            return
+        data = self.buf[0] if len(self.buf) == 1 else np.concatenate(self.buf)
+        self.d[self.pos : self.pos + len(data)] = data
+        self.crc = _crc(data, self.crc)
+        self.pos, self.buf, self.n_buf = self.pos + len(data), [], 0
+
+    def close(self) -> int:
+        """Write what is buffered; returns the dataset's CRC-32."""
+        self._flush()
+        return self.crc
 
 
 UNCOMPRESSED = ("pose_values", "pose_coords")  # float poses: gzip-1 saves 20 %, costs 50 MB/s

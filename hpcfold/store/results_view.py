@@ -30,7 +30,10 @@ from hpcfold.types import SCHEMA_VERSION, Reason
 
 STATUS_NAMES = np.array(["ok", "failed"], dtype=object)
 BLOCK_ROWS = 65536
-LOC_FIELDS = 6  # source file, row, pose_values offset, pose_coords offset, n_poses, n_atoms
+# source file, row, pose_values offset, pose_coords offset, n_poses, n_atoms, text offset,
+# and the byte length of each text column
+LOC_FIELDS = 7 + len(results_io.LIGAND_TEXT)
+TEXT_SPAN = 1 << 16  # text of rows closer than this many bytes is read as one slice
 
 
 def clash_flag(affinity) -> np.ndarray:
@@ -182,8 +185,9 @@ class ResultsView:
     def iter_blocks(self, block_rows: int | None = None, text: bool = True):
         """Deduplicated rows in blocks of at most ``block_rows``: dicts of numpy columns
         (``LIGAND_DTYPE`` fields, ``status`` names, ``status_code``, ``clash`` (B,) bool,
-        ``loc`` (B, 6) int64 for ``pose_values_at`` and, with ``text``, ``lig_id``, ``smiles``,
-        ``message``, ``device`` as object arrays of str). ``block_rows`` default
+        ``loc`` (B, ``LOC_FIELDS``) int64 for ``pose_values_at`` and ``text_at`` and, with
+        ``text``, ``lig_id``, ``smiles``, ``message``, ``device`` as object arrays of str).
+        ``block_rows`` default
         ``BLOCK_ROWS``. Memory: one block plus N/8 bytes."""
         block_rows = int(block_rows or BLOCK_ROWS)
         n_lig = self.meta.get("n_ligands")
@@ -214,8 +218,10 @@ class ResultsView:
                 block["status_code"] = block["status"]
                 block["status"] = STATUS_NAMES[np.clip(block["status"], 0, 1)]
                 block["clash"] = clash_flag(block["affinity"])
+                txs = tx + np.concatenate([[0], np.cumsum(lens.sum(axis=1))[:-1]])
                 block["loc"] = np.stack([np.full(idx.size, s), np.arange(start, stop), pvs, pcs,
-                                         m, rows["n_atoms"]], axis=1)[keep].astype(np.int64)  # fmt: skip
+                                         m, rows["n_atoms"], txs, *lens.T],
+                                        axis=1)[keep].astype(np.int64)  # fmt: skip
                 ntext = int(lens.sum())
                 if text:
                     raw = g["text"][tx : tx + ntext].tobytes()
@@ -229,10 +235,37 @@ class ResultsView:
                 tx += ntext
                 yield block
 
+    def text_at(self, locs) -> dict[str, np.ndarray]:
+        """The text columns (``LIGAND_TEXT``, object arrays of str) of the rows at ``locs``
+        (K, ``LOC_FIELDS``) from blocks read with ``text=False``: rows near each other are read
+        as one slice, so a top-K reads and decodes about K rows' text, not the store's."""
+        locs = np.asarray(locs, np.int64).reshape(-1, LOC_FIELDS)
+        out = {c: [""] * len(locs) for c in results_io.LIGAND_TEXT}
+        order = np.lexsort((locs[:, 6], locs[:, 0])).tolist()
+        k = 0
+        while k < len(order):
+            s, lo = int(locs[order[k], 0]), int(locs[order[k], 6])
+            run, hi = [], lo
+            while (
+                k < len(order)
+                and int(locs[order[k], 0]) == s
+                and locs[order[k], 6] - hi < TEXT_SPAN
+            ):
+                run.append(order[k])
+                hi = max(hi, int(locs[order[k], 6] + locs[order[k], 7:].sum()))
+                k += 1
+            raw = self._files[s]["ligands/text"][lo:hi].tobytes()
+            for r in run:
+                a = int(locs[r, 6]) - lo
+                for c, n in zip(results_io.LIGAND_TEXT, locs[r, 7:].tolist()):
+                    out[c][r] = raw[a : a + n].decode("utf-8", "surrogateescape")
+                    a += n
+        return {c: h5util.text_array(v) for c, v in out.items()}
+
     def pose_values_at(self, loc) -> tuple[np.ndarray, np.ndarray]:
         """(coords (M, n, 3) float32 A, values (M, 3): affinity, inter, intra) of one row's
         poses, ``loc`` a row of a block's ``loc`` column."""
-        s, row, pv, pc, m, n = (int(v) for v in loc)
+        s, row, pv, pc, m, n = (int(v) for v in loc[:6])
         g = self._files[s]["ligands"]
         values = g["pose_values"][pv : pv + m]
         coords = g["pose_coords"][pc : pc + m * n]

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from hpcfold.errors import UserError
-from hpcfold.store import h5util, segments
+from hpcfold.store import h5util
 from hpcfold.store.features import _with_retry, list_sources, normalize_inputs, shards_dir
 
 __all__ = ["DoneKeys", "completed_mask", "input_fingerprints", "check_inputs_unchanged"]
@@ -61,13 +61,17 @@ def completed_mask(path: str) -> DoneKeys:
         done = DoneKeys()
         for rel in list_sources(sdir):
             with h5util.open_ro(os.path.join(sdir, rel)) as f:
-                done.add(segments.read_keys(f))
+                keys = f["ligands/rows"].fields("key")  # a merged shard is one rank's output
+                n = int(f["ligands/rows"].shape[0])
+                for a in range(0, n, KEY_BLOCK):
+                    done.add(keys[a : min(n, a + KEY_BLOCK)])
         return done
 
     return _with_retry(scan)
 
 
 HEAD_TAIL = 1 << 20  # bytes hashed at each end of an input file
+KEY_BLOCK = 1 << 16  # shard rows whose keys are read at a time
 INPUTS_FILE = "inputs.json"
 
 

@@ -73,6 +73,29 @@ def test_streamed_top_k_is_the_full_sort(stores, tmp_path, monkeypatch):
         assert got == t["index"][order[:k]].tolist()
 
 
+def test_top_k_decodes_the_text_of_the_winners_only(stores, tmp_path, monkeypatch):
+    """Blocks are read without text; ``text_at`` gives the k winners' ids and SMILES, the
+    same as the table's."""
+    calls = []
+    text_at = results_view.ResultsView.text_at
+    monkeypatch.setattr(results_view.ResultsView, "text_at",
+                        lambda self, locs: calls.append(len(locs)) or text_at(self, locs))  # fmt: skip
+    blocks = results_view.ResultsView.iter_blocks
+    monkeypatch.setattr(results_view.ResultsView, "iter_blocks",
+                        lambda self, *a, text=True, **k: calls.append(text)
+                        or blocks(self, *a, text=text, **k))  # fmt: skip
+    path = stores[2_000]
+    out = tmp_path / "top7.csv"
+    assert export_hits(path, out, top=7).n == 7
+    assert set(calls[:-1]) == {False} and calls[-1] == 7
+    with open_results(path) as view:
+        t = view.table
+        with open(out, newline="") as fh:
+            for r in csv.DictReader(fh):
+                i = int(np.searchsorted(t["index"], int(r["index"])))
+                assert (r["ligand_id"], r["smiles"]) == (t["lig_id"][i], t["smiles"][i])
+
+
 def test_export_never_follows_a_symlink_at_out_tmp(stores, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")

@@ -11,6 +11,7 @@ import pytest
 from store_factory import make_item, records_equal
 
 from hpcfold.errors import UserError
+from hpcfold.store import feature_reader
 from hpcfold.store.feature_reader import ChunkReader, gather, gather_text
 from hpcfold.store.features import FeatureStore, FeatureWriter, completed_keys, finalize
 from hpcfold.store.resume import check_inputs_unchanged, completed_mask
@@ -39,6 +40,20 @@ def test_completed_mask_matches_the_key_set(tmp_path):
     assert (0, 10**9) not in done and (7, 1) not in done
 
 
+def test_completed_mask_reads_keys_in_blocks(tmp_path, monkeypatch):
+    from hpcfold.store import resume
+
+    out = str(tmp_path / "lib.h5")
+    _write(out, [((i % 2, i), make_item(i)) for i in range(40)], batch=40)
+    sizes = []
+    add = resume.DoneKeys.add
+    monkeypatch.setattr(resume, "KEY_BLOCK", 6)
+    monkeypatch.setattr(
+        resume.DoneKeys, "add", lambda self, k: sizes.append(len(k)) or add(self, k)
+    )
+    assert len(completed_mask(out)) == 40 and max(sizes) == 6
+
+
 def test_chunk_reader_reads_only_the_chunk_and_matches_the_store(tmp_path):
     out = str(tmp_path / "lib.h5")
     items = [((i % 2, i), make_item(i)) for i in range(150)]
@@ -56,6 +71,26 @@ def test_chunk_reader_reads_only_the_chunk_and_matches_the_store(tmp_path):
         reader.read([bad])
     with pytest.raises(IndexError):
         reader.read([150])
+    reader.close()
+
+
+def test_chunk_reader_memory_is_bounded_whatever_the_shards(tmp_path):
+    """A worker's reader keeps at most ``WORKER_OPEN_SHARDS`` shards open, each file (and the
+    index) with a ``WORKER_CACHE_BYTES`` chunk cache per dataset: its memory is the same for a
+    library of 1 shard or 1,000 (HDF5 fills each cache up to its size as chunks are read)."""
+    out = str(tmp_path / "lib.h5")
+    items = [((i % 2, i), make_item(i)) for i in range(120)]
+    for rank in range(6):
+        _write(out, items[rank::6], rank=rank)
+    finalize(out, TWO)
+    reader = ChunkReader(out)
+    with FeatureStore(out) as store:
+        for chunk in store.chunks(5):
+            reader.read(chunk.indices)
+            assert len(reader._shards.open) <= feature_reader.WORKER_OPEN_SHARDS
+    files = [reader._f] + [sh.file for sh in reader._shards.open.values()]
+    for f in files:
+        assert f.id.get_access_plist().get_cache()[2] == feature_reader.WORKER_CACHE_BYTES
     reader.close()
 
 
