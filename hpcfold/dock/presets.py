@@ -75,7 +75,7 @@ PRESETS: dict[str, SearchParams] = {
         ls_shrink=True,
     ),  # fmt: skip
     "balanced": SearchParams(
-        n_chains=128,
+        n_chains=160,
         n_steps=40,
         opt_iters=24,
         final_iters=200,
@@ -102,12 +102,13 @@ DEFAULT_PRESET = "balanced"
 # worst half restarts from the best half's poses every 5 steps (``restart_every``) redock more
 # than independent chains at equal effort: independent short chains rarely reach the deep,
 # narrow basins of larger ligands in large boxes, restarts put the effort there. Breadth is
-# what the measurements reward next: 128 such chains (D0) score within 0.3 kcal/mol of Vina's
-# best for ~77 % of the fabp4 ligands against ~60 % for 64, for 2.2x the CPU; longer final
-# optimisations or Vina's line search in them cost more and did not add to it. Islands, fresh
+# what the measurements reward next: on the same 30 fabp4 ligands (D0), 64, 128 and 160 such
+# chains score within 0.3 kcal/mol of Vina's best for 18, 23 and 28 of them, for 1, 2.2 and
+# 2.7x the CPU; longer final optimisations or Vina's line search in them cost more and did not
+# add to it. Islands, fresh
 # restarts, other temperatures, pocket starts and early stopping did not help. thorough keeps
 # Vina's line search and independent chains. ``exhaustiveness`` scales the chains (balanced at
-# 4: 64 chains, about half the CPU).
+# 4: 80 chains, about half the CPU).
 
 # field metadata: set from Python only, not a key of a screen config's ``search`` section (the
 # marker ``hpcfold.config`` skips, ``INTERNAL`` there)
