@@ -331,4 +331,5 @@ def test_compile_notice_once_per_kernel(inputs, capsys):
     assert "compiling the docking kernel for bucket " in err
     assert f"(first run only; cached in {pathlib.Path(cache) / 'jax'})" in err
     assert cli.main(argv) == 0
-    assert "compiling" not in capsys.readouterr().err
+    # the notice, not the progress line's "loading/compiling" status a slow load may show
+    assert "compiling the docking kernel" not in capsys.readouterr().err
