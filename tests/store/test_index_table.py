@@ -105,4 +105,4 @@ def test_finalize_peak_grows_by_the_numeric_columns_only(tmp_path, monkeypatch, 
         finally:
             tracemalloc.stop()
     per_ligand = (peaks[n[1]] - peaks[n[0]]) / (n[1] - n[0])
-    assert per_ligand < 120, peaks  # lists of str: ~700 B per ligand; now ~55
+    assert per_ligand < 120, peaks  # ~55 B here; a list of str per ligand would be ~700 B
